@@ -1,0 +1,219 @@
+//! One LSTM step: the four gates and the state update.
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use crate::error::{LstmError, Result};
+use crate::gate::{Gate, leaf_param};
+use crate::init::LstmInit;
+use crate::recurrence::JoinedWeights;
+use crate::state::LstmState;
+
+/// Configuration of an [`LstmCell`].
+#[derive(Config, Debug)]
+pub struct LstmCellConfig {
+    /// Features of each step's input, `I`.
+    pub input_size: usize,
+    /// Size of the cell state, `H`.
+    pub hidden_size: usize,
+    /// Size of the projected hidden state of an LSTMP (`0`: no projection).
+    #[config(default = 0)]
+    pub proj_size: usize,
+    /// Whether the gates have biases.
+    #[config(default = true)]
+    pub bias: bool,
+    /// How the parameters start out.
+    #[config(default = "LstmInit::new()")]
+    pub init: LstmInit,
+}
+
+/// One LSTM step with four named gates (PyTorch's `LSTMCell`, plus an optional projection):
+///
+/// ```text
+/// i = σ(x W_ix + h W_ih + b_i)     f = σ(x W_fx + h W_fh + b_f)
+/// g = tanh(x W_gx + h W_gh + b_g)  o = σ(x W_ox + h W_oh + b_o)
+/// c' = f ⊙ c + i ⊙ g               h' = (o ⊙ tanh c') [W_hr]
+/// ```
+///
+/// The gates are separate [`Gate`] modules; a forward call joins their weights once and
+/// computes all four gates with one product.
+#[derive(Module, Debug)]
+pub struct LstmCell {
+    /// `i`: how much new content is written into the cell.
+    pub input_gate: Gate,
+    /// `f`: how much of the previous cell state is kept.
+    pub forget_gate: Gate,
+    /// `g`: the candidate cell content.
+    pub cell_gate: Gate,
+    /// `o`: how much of the cell is shown as the hidden state.
+    pub output_gate: Gate,
+    /// `[hidden_size, proj_size]`: the LSTMP projection `W_hr` of the hidden state, if any.
+    pub projection: Option<Param<Tensor<2>>>,
+    /// Features of each step's input.
+    pub input_size: usize,
+    /// Size of the cell state.
+    pub hidden_size: usize,
+}
+
+impl LstmCellConfig {
+    /// Checks the sizes, then builds the cell on `device`.
+    pub fn try_init(&self, device: &Device) -> Result<LstmCell> {
+        if self.input_size == 0 || self.hidden_size == 0 {
+            return Err(LstmError::Config(format!(
+                "input_size ({}) and hidden_size ({}) must be at least 1",
+                self.input_size, self.hidden_size
+            )));
+        }
+        if self.proj_size >= self.hidden_size {
+            return Err(LstmError::Config(format!(
+                "proj_size ({}) must be smaller than hidden_size ({})",
+                self.proj_size, self.hidden_size
+            )));
+        }
+        Ok(self.build(device))
+    }
+
+    /// Builds the cell on `device`.
+    ///
+    /// # Panics
+    /// On invalid sizes; [`LstmCellConfig::try_init`] returns the error instead.
+    pub fn init(&self, device: &Device) -> LstmCell {
+        self.try_init(device).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn build(&self, device: &Device) -> LstmCell {
+        let hidden = self.hidden_size;
+        let hidden_out = if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            hidden
+        };
+        let init = &self.init;
+        let input_weights =
+            LstmInit::draw_gate_weights(&init.input_weights, self.input_size, hidden, device);
+        let recurrent_weights =
+            LstmInit::draw_gate_weights(&init.recurrent_weights, hidden_out, hidden, device);
+        let (input_biases, recurrent_biases) = if self.bias {
+            let mut input_biases = init.draw_biases(hidden, device);
+            let mut recurrent_biases = init.draw_biases(hidden, device);
+            if let Some(value) = init.forget_bias {
+                // Forget gate rows are H..2H in PyTorch's i, f, g, o order.
+                let forget = hidden..2 * hidden;
+                input_biases = input_biases.slice_fill(forget.clone(), value);
+                recurrent_biases = recurrent_biases.slice_fill(forget, 0.0);
+            }
+            (Some(input_biases), Some(recurrent_biases))
+        } else {
+            (None, None)
+        };
+        // Gate k takes columns k*H..(k+1)*H of the joint draw, in PyTorch's i, f, g, o order.
+        let gate = |k: usize| {
+            let cols = k * hidden..(k + 1) * hidden;
+            Gate::new(
+                input_weights.clone().slice(s![.., cols.clone()]),
+                recurrent_weights.clone().slice(s![.., cols.clone()]),
+                input_biases.clone().map(|b| b.slice(cols.clone())),
+                recurrent_biases.clone().map(|b| b.slice(cols.clone())),
+            )
+        };
+        LstmCell {
+            input_gate: gate(0),
+            forget_gate: gate(1),
+            cell_gate: gate(2),
+            output_gate: gate(3),
+            projection: (self.proj_size > 0)
+                .then(|| leaf_param(init.draw_projection(hidden, self.proj_size, device))),
+            input_size: self.input_size,
+            hidden_size: hidden,
+        }
+    }
+}
+
+impl LstmCell {
+    /// Size of the hidden state this cell outputs: the projection size of an LSTMP, else
+    /// `hidden_size`.
+    pub fn output_size(&self) -> usize {
+        match &self.projection {
+            Some(projection) => projection.lazy_shape().dims::<2>()[1],
+            None => self.hidden_size,
+        }
+    }
+
+    /// The gates in PyTorch's row order: input, forget, cell, output.
+    pub fn gates(&self) -> [&Gate; 4] {
+        [
+            &self.input_gate,
+            &self.forget_gate,
+            &self.cell_gate,
+            &self.output_gate,
+        ]
+    }
+
+    /// One step.
+    ///
+    /// - `input`: `[batch, input_size]`
+    /// - `state`: hidden `[batch, output_size]`, cell `[batch, hidden_size]`; `None` is zeros.
+    ///
+    /// Returns the new state; its `hidden` is the step's output.
+    ///
+    /// # Panics
+    /// On a shape mismatch, with a message naming the expected and the actual shape;
+    /// [`LstmCell::try_forward`] returns the error instead.
+    pub fn forward(&self, input: Tensor<2>, state: Option<LstmState<2>>) -> LstmState<2> {
+        self.try_forward(input, state)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`LstmCell::forward`], with shape errors returned.
+    pub fn try_forward(
+        &self,
+        input: Tensor<2>,
+        state: Option<LstmState<2>>,
+    ) -> Result<LstmState<2>> {
+        let [batch, features] = input.dims();
+        if features != self.input_size {
+            return Err(LstmError::shape(
+                "input",
+                format!("[batch, {}]", self.input_size),
+                &[batch, features],
+            ));
+        }
+        let (hidden_out, hidden) = (self.output_size(), self.hidden_size);
+        let state = match state {
+            Some(state) => {
+                check_state_part("hidden", &state.hidden.dims(), [batch, hidden_out])?;
+                check_state_part("cell", &state.cell.dims(), [batch, hidden])?;
+                state
+            }
+            None => {
+                let options = (&input.device(), input.dtype());
+                LstmState::new(
+                    Tensor::zeros([batch, hidden_out], options.clone()),
+                    Tensor::zeros([batch, hidden], options),
+                )
+            }
+        };
+        let weights = JoinedWeights::join(&[self]);
+        let gate_inputs = weights.project_inputs(input.unsqueeze_dim::<3>(0));
+        let (hidden_state, cell_state) = weights.step(
+            gate_inputs.squeeze_dim(0),
+            state.hidden.unsqueeze_dim(0),
+            state.cell.unsqueeze_dim(0),
+        );
+        Ok(LstmState::new(
+            hidden_state.squeeze_dim(0),
+            cell_state.squeeze_dim(0),
+        ))
+    }
+}
+
+fn check_state_part(which: &str, actual: &[usize], expected: [usize; 2]) -> Result<()> {
+    if actual != expected {
+        return Err(LstmError::shape(
+            format!("initial {which} state"),
+            format!("{expected:?}"),
+            actual,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! The crate's error type: every fallible entry point says what was wrong and where.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong when a user hands this crate a tensor, a file or a setting.
+///
+/// Each variant carries enough context (the file, the parameter name, the expected and the
+/// actual sizes) for its `Display` text to be shown to a person as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum LstmError {
+    /// A tensor argument had the wrong shape.
+    #[error("{what}: expected shape {expected}, got {actual:?}")]
+    Shape {
+        /// Which argument, e.g. "input" or "initial hidden state".
+        what: String,
+        /// The expected shape, written for a person (e.g. `[batch, seq, 3]`).
+        expected: String,
+        /// The shape that was passed.
+        actual: Vec<usize>,
+    },
+    /// The per-row lengths of a padded batch were unusable.
+    #[error("lengths: {0}")]
+    Lengths(String),
+    /// A configuration value is out of its valid range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A named parameter (PyTorch or Keras naming) was missing.
+    #[error("missing parameter `{0}`")]
+    MissingParameter(String),
+    /// A parameter was given that the model has no place for.
+    #[error("unexpected parameter `{name}` (the model has: {known})")]
+    UnexpectedParameter {
+        /// The unexpected name.
+        name: String,
+        /// The names the model does have, comma separated.
+        known: String,
+    },
+    /// A named parameter had the wrong shape.
+    #[error("parameter `{name}`: expected shape {expected:?}, got {actual:?}")]
+    ParameterShape {
+        /// Parameter name.
+        name: String,
+        /// The shape the model needs.
+        expected: Vec<usize>,
+        /// The shape that was found.
+        actual: Vec<usize>,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file was read but its contents are not what they should be.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// Training could not go on.
+    #[error("{0}")]
+    Training(String),
+}
+
+impl LstmError {
+    pub(crate) fn shape(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        actual: &[usize],
+    ) -> Self {
+        LstmError::Shape {
+            what: what.into(),
+            expected: expected.into(),
+            actual: actual.to_vec(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LstmError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        LstmError::Format {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = LstmError> = std::result::Result<T, E>;

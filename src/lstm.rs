@@ -1,0 +1,458 @@
+//! The stacked, sequence-level LSTM and its bidirectional form.
+
+use burn::nn::{Dropout, DropoutConfig};
+use burn::prelude::*;
+
+use crate::cell::{LstmCell, LstmCellConfig};
+use crate::error::{LstmError, Result};
+use crate::init::LstmInit;
+use crate::recurrence::{JoinedWeights, step_mask};
+use crate::state::LstmState;
+
+/// Configuration of an [`Lstm`], with PyTorch's `nn.LSTM` options.
+#[derive(Config, Debug)]
+pub struct LstmConfig {
+    /// Features of each step's input.
+    pub input_size: usize,
+    /// Size of the cell state of every layer.
+    pub hidden_size: usize,
+    /// Number of stacked layers.
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// Whether every layer also reads the sequence backwards.
+    #[config(default = false)]
+    pub bidirectional: bool,
+    /// Dropout probability on the outputs of every layer but the last (training only).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Size of the projected hidden state (LSTMP); `0` for none.
+    #[config(default = 0)]
+    pub proj_size: usize,
+    /// Whether inputs and outputs are `[batch, seq, features]` (else `[seq, batch, features]`).
+    #[config(default = true)]
+    pub batch_first: bool,
+    /// Whether the gates have biases.
+    #[config(default = true)]
+    pub bias: bool,
+    /// How the parameters start out.
+    #[config(default = "LstmInit::new()")]
+    pub init: LstmInit,
+}
+
+/// One layer of an [`Lstm`]: a cell per direction.
+#[derive(Module, Debug)]
+pub struct LstmLayer {
+    /// The cell reading the sequence from first step to last.
+    pub forward_cell: LstmCell,
+    /// The cell reading it from last to first, in a bidirectional layer.
+    pub reverse_cell: Option<LstmCell>,
+}
+
+impl LstmLayer {
+    /// The cells of this layer: forward, then reverse if there is one.
+    pub fn cells(&self) -> Vec<&LstmCell> {
+        std::iter::once(&self.forward_cell)
+            .chain(self.reverse_cell.as_ref())
+            .collect()
+    }
+}
+
+/// A multi-layer, optionally bidirectional LSTM with named gates (see [`LstmCell`]).
+///
+/// It computes what PyTorch's `nn.LSTM` computes, with the same state layout, and can take a
+/// padded batch with per-row lengths ([`Lstm::forward_padded`]).
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn_lstm::{LstmConfig, LstmState};
+///
+/// let device = Device::flex();
+/// let lstm = LstmConfig::new(3, 8).with_num_layers(2).init(&device);
+/// let input = Tensor::<3>::zeros([4, 10, 3], &device); // [batch, seq, features]
+/// let (output, state): (Tensor<3>, LstmState) = lstm.forward(input, None);
+/// assert_eq!(output.dims(), [4, 10, 8]);
+/// assert_eq!(state.hidden.dims(), [2, 4, 8]); // [layers * directions, batch, hidden]
+/// ```
+#[derive(Module, Debug)]
+pub struct Lstm {
+    /// The stacked layers, first (reading the input) to last.
+    pub layers: Vec<LstmLayer>,
+    /// Dropout between layers.
+    pub dropout: Dropout,
+    /// Whether inputs and outputs are `[batch, seq, features]`.
+    pub batch_first: bool,
+}
+
+impl LstmConfig {
+    /// Checks the configuration, then builds the LSTM on `device`.
+    pub fn try_init(&self, device: &Device) -> Result<Lstm> {
+        if self.num_layers == 0 {
+            return Err(LstmError::Config("num_layers must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(LstmError::Config(format!(
+                "dropout must be in [0, 1), got {}",
+                self.dropout
+            )));
+        }
+        let directions = if self.bidirectional { 2 } else { 1 };
+        let hidden_out = if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        };
+        let mut layers = Vec::with_capacity(self.num_layers);
+        for layer in 0..self.num_layers {
+            let input_size = if layer == 0 {
+                self.input_size
+            } else {
+                directions * hidden_out
+            };
+            let cell = LstmCellConfig::new(input_size, self.hidden_size)
+                .with_proj_size(self.proj_size)
+                .with_bias(self.bias)
+                .with_init(self.init.clone());
+            layers.push(LstmLayer {
+                forward_cell: cell.try_init(device)?,
+                reverse_cell: match self.bidirectional {
+                    true => Some(cell.try_init(device)?),
+                    false => None,
+                },
+            });
+        }
+        Ok(Lstm {
+            layers,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            batch_first: self.batch_first,
+        })
+    }
+
+    /// Builds the LSTM on `device`.
+    ///
+    /// # Panics
+    /// On an invalid configuration; [`LstmConfig::try_init`] returns the error instead.
+    pub fn init(&self, device: &Device) -> Lstm {
+        self.try_init(device).unwrap_or_else(|err| panic!("{err}"))
+    }
+}
+
+impl Lstm {
+    /// Features of each step's input.
+    pub fn input_size(&self) -> usize {
+        self.layers[0].forward_cell.input_size
+    }
+
+    /// Size of every layer's cell state.
+    pub fn hidden_size(&self) -> usize {
+        self.layers[0].forward_cell.hidden_size
+    }
+
+    /// Size of every layer's hidden state per direction (the projection size of an LSTMP).
+    pub fn hidden_out(&self) -> usize {
+        self.layers[0].forward_cell.output_size()
+    }
+
+    /// Number of stacked layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// 2 for a bidirectional LSTM, else 1.
+    pub fn num_directions(&self) -> usize {
+        self.layers[0].cells().len()
+    }
+
+    /// Features of each step's output: `num_directions * hidden_out`.
+    pub fn output_size(&self) -> usize {
+        self.num_directions() * self.hidden_out()
+    }
+
+    /// Runs the whole sequence.
+    ///
+    /// - `input`: `[batch, seq, input_size]` (`[seq, batch, input_size]` without `batch_first`)
+    /// - `state`: hidden `[layers * directions, batch, hidden_out]`, cell
+    ///   `[layers * directions, batch, hidden_size]`; `None` starts from zeros.
+    ///
+    /// Returns the last layer's output at every step, `[batch, seq, directions * hidden_out]`
+    /// (forward half first), and the final state of every layer and direction.
+    ///
+    /// # Panics
+    /// On a shape mismatch, with a message naming the expected and the actual shape;
+    /// [`Lstm::try_forward`] returns the error instead.
+    pub fn forward(&self, input: Tensor<3>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
+        self.try_forward(input, state)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`Lstm::forward`], with shape errors returned.
+    pub fn try_forward(
+        &self,
+        input: Tensor<3>,
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.run(input, None, state)
+    }
+
+    /// Runs a padded batch whose rows have their own lengths (in any order).
+    ///
+    /// - `input`: as for [`Lstm::forward`]; steps at and after a row's length are padding.
+    /// - `lengths`: `[batch]` real steps per row, each in `1..=seq`.
+    ///
+    /// Padding steps leave the row's state unchanged and output zeros, so the final state is
+    /// the state after the row's last real step, and the reverse direction starts there. This
+    /// matches PyTorch's `pack_padded_sequence` → `nn.LSTM` → `pad_packed_sequence`.
+    ///
+    /// # Panics
+    /// On bad shapes or lengths; [`Lstm::try_forward_padded`] returns the error instead.
+    pub fn forward_padded(
+        &self,
+        input: Tensor<3>,
+        lengths: &[usize],
+        state: Option<LstmState>,
+    ) -> (Tensor<3>, LstmState) {
+        self.try_forward_padded(input, lengths, state)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`Lstm::forward_padded`], with errors returned.
+    pub fn try_forward_padded(
+        &self,
+        input: Tensor<3>,
+        lengths: &[usize],
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.run(input, Some(lengths), state)
+    }
+
+    fn run(
+        &self,
+        input: Tensor<3>,
+        lengths: Option<&[usize]>,
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        let layout = if self.batch_first {
+            "[batch, seq, {}]"
+        } else {
+            "[seq, batch, {}]"
+        };
+        let dims = input.dims();
+        let [batch, seq] = if self.batch_first {
+            [dims[0], dims[1]]
+        } else {
+            [dims[1], dims[0]]
+        };
+        if dims[2] != self.input_size() || batch == 0 || seq == 0 {
+            let expected = layout.replace("{}", &self.input_size().to_string());
+            let note = if dims[2] == self.input_size() {
+                " with batch and seq at least 1"
+            } else {
+                ""
+            };
+            return Err(LstmError::shape(
+                "input",
+                format!("{expected}{note}"),
+                &dims,
+            ));
+        }
+        let directions = self.num_directions();
+        let rows = self.num_layers() * directions;
+        let (device, dtype) = (input.device(), input.dtype());
+        let (hidden, cell) = match state {
+            Some(state) => {
+                let expected_hidden = [rows, batch, self.hidden_out()];
+                let expected_cell = [rows, batch, self.hidden_size()];
+                if state.hidden.dims() != expected_hidden {
+                    return Err(LstmError::shape(
+                        "initial hidden state",
+                        format!("{expected_hidden:?} ([layers * directions, batch, hidden_out])"),
+                        &state.hidden.dims(),
+                    ));
+                }
+                if state.cell.dims() != expected_cell {
+                    return Err(LstmError::shape(
+                        "initial cell state",
+                        format!("{expected_cell:?} ([layers * directions, batch, hidden_size])"),
+                        &state.cell.dims(),
+                    ));
+                }
+                (state.hidden, state.cell)
+            }
+            None => (
+                Tensor::zeros([rows, batch, self.hidden_out()], (&device, dtype)),
+                Tensor::zeros([rows, batch, self.hidden_size()], (&device, dtype)),
+            ),
+        };
+        let mask = match lengths {
+            Some(lengths) => {
+                check_lengths(lengths, batch, seq)?;
+                // Full-length rows need no mask: skip its cost.
+                (lengths.iter().any(|&len| len < seq))
+                    .then(|| step_mask(lengths, seq, directions, (&device, dtype)))
+            }
+            None => None,
+        };
+
+        let mut sequence = if self.batch_first {
+            input.swap_dims(0, 1)
+        } else {
+            input
+        };
+        let mut final_hidden = Vec::with_capacity(self.num_layers());
+        let mut final_cell = Vec::with_capacity(self.num_layers());
+        for (index, layer) in self.layers.iter().enumerate() {
+            if index > 0 {
+                sequence = self.dropout.forward(sequence);
+            }
+            let rows = index * directions..(index + 1) * directions;
+            let weights = JoinedWeights::join(&layer.cells());
+            let (output, layer_hidden, layer_cell) = weights.run(
+                sequence,
+                hidden.clone().slice(s![rows.clone()]),
+                cell.clone().slice(s![rows]),
+                mask.as_ref(),
+            );
+            sequence = output;
+            final_hidden.push(layer_hidden);
+            final_cell.push(layer_cell);
+        }
+        let output = if self.batch_first {
+            sequence.swap_dims(0, 1)
+        } else {
+            sequence
+        };
+        Ok((
+            output,
+            LstmState::new(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
+        ))
+    }
+}
+
+fn check_lengths(lengths: &[usize], batch: usize, seq: usize) -> Result<()> {
+    if lengths.len() != batch {
+        return Err(LstmError::Lengths(format!(
+            "expected one length per batch row ({batch}), got {}",
+            lengths.len()
+        )));
+    }
+    if let Some((row, &len)) = lengths
+        .iter()
+        .enumerate()
+        .find(|&(_, &len)| len == 0 || len > seq)
+    {
+        return Err(LstmError::Lengths(format!(
+            "row {row} has length {len}; every length must be in 1..={seq} (the sequence length)"
+        )));
+    }
+    Ok(())
+}
+
+/// Configuration of a [`BiLstm`]: an [`LstmConfig`] that is always bidirectional.
+#[derive(Config, Debug)]
+pub struct BiLstmConfig {
+    /// Features of each step's input.
+    pub input_size: usize,
+    /// Size of the cell state of every layer and direction.
+    pub hidden_size: usize,
+    /// Number of stacked layers.
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// Dropout probability between layers (training only).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Size of the projected hidden state (LSTMP); `0` for none.
+    #[config(default = 0)]
+    pub proj_size: usize,
+    /// Whether inputs and outputs are `[batch, seq, features]`.
+    #[config(default = true)]
+    pub batch_first: bool,
+    /// Whether the gates have biases.
+    #[config(default = true)]
+    pub bias: bool,
+    /// How the parameters start out.
+    #[config(default = "LstmInit::new()")]
+    pub init: LstmInit,
+}
+
+impl BiLstmConfig {
+    /// The equivalent [`LstmConfig`].
+    pub fn to_lstm_config(&self) -> LstmConfig {
+        LstmConfig::new(self.input_size, self.hidden_size)
+            .with_num_layers(self.num_layers)
+            .with_bidirectional(true)
+            .with_dropout(self.dropout)
+            .with_proj_size(self.proj_size)
+            .with_batch_first(self.batch_first)
+            .with_bias(self.bias)
+            .with_init(self.init.clone())
+    }
+
+    /// Checks the configuration, then builds the layer on `device`.
+    pub fn try_init(&self, device: &Device) -> Result<BiLstm> {
+        Ok(BiLstm {
+            lstm: self.to_lstm_config().try_init(device)?,
+        })
+    }
+
+    /// Builds the layer on `device`.
+    ///
+    /// # Panics
+    /// On an invalid configuration; [`BiLstmConfig::try_init`] returns the error instead.
+    pub fn init(&self, device: &Device) -> BiLstm {
+        self.try_init(device).unwrap_or_else(|err| panic!("{err}"))
+    }
+}
+
+/// A bidirectional LSTM: every layer reads the sequence forwards and backwards, and each step's
+/// output joins both (`[forward | reverse]`).
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn_lstm::BiLstmConfig;
+///
+/// let device = Device::flex();
+/// let bilstm = BiLstmConfig::new(3, 8).init(&device);
+/// let (output, state) = bilstm.forward(Tensor::<3>::zeros([4, 10, 3], &device), None);
+/// assert_eq!(output.dims(), [4, 10, 16]);
+/// assert_eq!(state.cell.dims(), [2, 4, 8]);
+/// ```
+#[derive(Module, Debug)]
+pub struct BiLstm {
+    /// The underlying bidirectional [`Lstm`].
+    pub lstm: Lstm,
+}
+
+impl BiLstm {
+    /// See [`Lstm::forward`]; the output is `[batch, seq, 2 * hidden_out]`.
+    pub fn forward(&self, input: Tensor<3>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
+        self.lstm.forward(input, state)
+    }
+
+    /// See [`Lstm::try_forward`].
+    pub fn try_forward(
+        &self,
+        input: Tensor<3>,
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.lstm.try_forward(input, state)
+    }
+
+    /// See [`Lstm::forward_padded`].
+    pub fn forward_padded(
+        &self,
+        input: Tensor<3>,
+        lengths: &[usize],
+        state: Option<LstmState>,
+    ) -> (Tensor<3>, LstmState) {
+        self.lstm.forward_padded(input, lengths, state)
+    }
+
+    /// See [`Lstm::try_forward_padded`].
+    pub fn try_forward_padded(
+        &self,
+        input: Tensor<3>,
+        lengths: &[usize],
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.lstm.try_forward_padded(input, lengths, state)
+    }
+}

@@ -1,0 +1,90 @@
+//! Every PyTorch golden case (`BURN_LSTM_GOLDEN_DIR`, default `../shared/golden`) on every
+//! backend: outputs, final states and the gradients of both losses with respect to the input,
+//! the initial state and every parameter.
+//!
+//! Tolerances (absolute): f64 cases 1e-10; f32 cases 1e-5, and 5e-5 for g8's gradients
+//! (200 steps of backpropagation through time in f32).
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::DType;
+use common::golden::{GoldenCase, check_case, golden_files};
+
+fn tolerances(case: &GoldenCase) -> (f64, f64) {
+    match case.is_f32() {
+        false => (1e-10, 1e-10),
+        true if case.name.starts_with("g8") => (1e-5, 5e-5),
+        true => (1e-5, 1e-5),
+    }
+}
+
+/// Runs every case that `device` can represent; a case it cannot is a failure, not a skip.
+fn check_all(backend: &str, device: &Device, f32_only: bool) {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    println!("{backend}: case            max |Δ| forward   max |Δ| gradient   (worst gradient)");
+    for path in golden_files() {
+        let case = GoldenCase::load(&path);
+        if f32_only && !case.is_f32() {
+            continue;
+        }
+        if !device.supports_dtype(case.dtype) {
+            failures.push(format!(
+                "{}: {backend} cannot compute in {:?}",
+                case.name, case.dtype
+            ));
+            continue;
+        }
+        let errors = check_case(&case, device);
+        let (forward_tol, gradient_tol) = tolerances(&case);
+        println!(
+            "{backend}: {:<14} {:>16.3e}  {:>17.3e}   ({})",
+            case.name, errors.forward, errors.gradients, errors.worst_gradient
+        );
+        if errors.forward > forward_tol {
+            failures.push(format!(
+                "{}: forward error {:e} > {forward_tol:e}",
+                case.name, errors.forward
+            ));
+        }
+        if errors.gradients > gradient_tol {
+            failures.push(format!(
+                "{}: gradient error {:e} > {gradient_tol:e} at {}",
+                case.name, errors.gradients, errors.worst_gradient
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "{backend}: no golden case was checked");
+    assert!(failures.is_empty(), "{backend}: {}", failures.join("\n"));
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn golden_cases_on_flex() {
+    check_all("flex", &Device::flex(), false);
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+#[allow(deprecated)]
+fn golden_cases_on_ndarray() {
+    check_all("ndarray", &Device::ndarray(), false);
+}
+
+/// wgpu computes in f32 (WGSL has no f64), so it runs the `_f32` cases.
+#[cfg(feature = "wgpu")]
+#[test]
+fn golden_f32_cases_on_wgpu() {
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    assert!(device.supports_dtype(DType::F32));
+    check_all("wgpu", &device, true);
+}
+
+#[test]
+fn golden_directory_has_both_precisions() {
+    let cases: Vec<GoldenCase> = golden_files().iter().map(|p| GoldenCase::load(p)).collect();
+    assert!(cases.iter().any(|c| c.dtype == DType::F64));
+    assert!(cases.iter().any(|c| c.dtype == DType::F32));
+}
