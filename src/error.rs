@@ -67,11 +67,8 @@ pub enum LstmError {
 }
 
 impl LstmError {
-    pub(crate) fn shape(
-        what: impl Into<String>,
-        expected: impl Into<String>,
-        actual: &[usize],
-    ) -> Self {
+    /// A [`LstmError::Shape`].
+    pub fn shape(what: impl Into<String>, expected: impl Into<String>, actual: &[usize]) -> Self {
         LstmError::Shape {
             what: what.into(),
             expected: expected.into(),
@@ -79,14 +76,16 @@ impl LstmError {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// A [`LstmError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LstmError::Io {
             path: path.into(),
             source,
         }
     }
 
-    pub(crate) fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+    /// A [`LstmError::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         LstmError::Format {
             path: path.into(),
             reason: reason.into(),

@@ -36,14 +36,20 @@
 //! assert_eq!(prediction.dims(), [8, 1]);
 //! ```
 
+pub mod backend;
 mod cell;
+pub mod data;
 mod error;
 mod gate;
 mod init;
+pub mod interop;
 mod lstm;
+pub mod models;
+pub mod plot;
 pub mod pytorch;
 mod recurrence;
 mod state;
+pub mod train;
 
 pub use cell::{LstmCell, LstmCellConfig};
 pub use error::{LstmError, Result};

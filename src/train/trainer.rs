@@ -1,0 +1,282 @@
+//! The one training loop of the crate, shared by the sequence regressor and the language model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+use crate::error::{LstmError, Result};
+use crate::train::checkpoint::{Checkpoints, TrainingState};
+use crate::train::files::{remove_partial_files, save_module};
+use crate::train::metrics::{EpochRecord, write_metrics_csv};
+use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
+use crate::train::progress::{Progress, ProgressMode};
+
+/// The loss of one training batch.
+pub struct BatchLoss {
+    /// A one-element tensor on the autodiff device.
+    pub loss: Tensor<1>,
+    /// How many items (samples, tokens) the loss averages over: weights the epoch mean and
+    /// gives the throughput shown while training.
+    pub items: usize,
+}
+
+/// What an evaluation after an epoch found.
+#[derive(Clone, Debug, Default)]
+pub struct Evaluation {
+    /// Loss on held-out data, if the task has any.
+    pub valid_loss: Option<f64>,
+    /// Other metrics by name (accuracy, perplexity, training-set loss …).
+    pub extra: Vec<(String, f64)>,
+}
+
+/// A model and its data, as the training loop sees them.
+pub trait TrainTask {
+    /// The model being trained.
+    type Model: Module;
+
+    /// Prepares epoch `epoch` (from 0): shuffles with `seed`, resets carried state. Returns the
+    /// number of training batches in the epoch.
+    fn start_epoch(&mut self, epoch: usize, seed: u64) -> usize;
+
+    /// The loss of training batch `batch` of the current epoch.
+    fn batch_loss(&mut self, model: &Self::Model, batch: usize) -> BatchLoss;
+
+    /// Evaluates the model (in evaluation mode: use `model.valid()`).
+    fn evaluate(&mut self, model: &Self::Model) -> Evaluation;
+
+    /// How a loss is shown to a person (the language model shows perplexity).
+    fn format_loss(loss: f64) -> String {
+        format!("{loss:.3e}")
+    }
+}
+
+/// How long and how to train.
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// Number of epochs.
+    pub epochs: usize,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// The learning rate of every epoch.
+    pub learning_rate: LrSchedule,
+    /// Clip the gradients' global L2 norm to this value.
+    #[config(default = "None")]
+    pub clip_grad_norm: Option<f64>,
+    /// Stop once an epoch's training loss is below this value.
+    #[config(default = "None")]
+    pub stop_below: Option<f64>,
+    /// Evaluate and log every this many epochs (and at the end).
+    #[config(default = 1)]
+    pub log_every: usize,
+    /// Write a checkpoint every this many epochs (and at the end).
+    #[config(default = 1)]
+    pub checkpoint_every: usize,
+    /// Seed of the run: data order and dropout of each epoch derive from it.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+/// The result of [`Trainer::fit`].
+pub struct TrainOutcome<M> {
+    /// The trained model.
+    pub model: M,
+    /// The run's state and history.
+    pub state: TrainingState,
+    /// The epoch a resumed run continued from.
+    pub resumed_from: Option<usize>,
+    /// Wall-clock seconds spent in this process.
+    pub seconds: f64,
+}
+
+/// Runs the training loop, writing checkpoints, `model.bpk` and `metrics.csv` into an
+/// artifacts directory.
+pub struct Trainer {
+    config: TrainingConfig,
+    artifacts: PathBuf,
+    device: Device,
+    progress: ProgressMode,
+}
+
+impl Trainer {
+    /// A trainer writing into `artifacts`, seeding `device` (the autodiff device of the model)
+    /// for each epoch's dropout.
+    pub fn new(config: TrainingConfig, artifacts: impl Into<PathBuf>, device: &Device) -> Self {
+        Self {
+            config,
+            artifacts: artifacts.into(),
+            device: device.clone(),
+            progress: ProgressMode::auto(),
+        }
+    }
+
+    /// Chooses the progress display.
+    pub fn with_progress(mut self, progress: ProgressMode) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The checkpoints of this trainer's artifacts directory.
+    pub fn checkpoints(&self) -> Checkpoints {
+        Checkpoints::new(self.artifacts.join("checkpoint"))
+    }
+
+    /// The artifacts directory.
+    pub fn artifacts(&self) -> &Path {
+        &self.artifacts
+    }
+
+    /// Trains `model` on `task`. With `resume`, continues from the newest checkpoint (an error
+    /// if there is none); the model and optimizer state, the epoch, the learning-rate position
+    /// and the history all come from it, so the run ends as an uninterrupted one would.
+    ///
+    /// # Errors
+    /// An unreadable checkpoint, a file that cannot be written, or a non-finite loss (which
+    /// names the epoch and batch; the last good checkpoint stays in place).
+    pub fn fit<T: TrainTask>(
+        &self,
+        model: T::Model,
+        task: &mut T,
+        resume: bool,
+    ) -> Result<TrainOutcome<T::Model>> {
+        let started = Instant::now();
+        let config = &self.config;
+        let checkpoints = self.checkpoints();
+        remove_partial_files(&self.artifacts);
+        checkpoints.clean();
+
+        let mut optimizer = config.optimizer.init();
+        let mut model = model;
+        let mut state = TrainingState {
+            epochs_done: 0,
+            seed: config.seed,
+            next_learning_rate: config.learning_rate.at(0),
+            history: Vec::new(),
+            finished: false,
+        };
+        let mut resumed_from = None;
+        if resume {
+            let (loaded_model, loaded_optimizer, loaded_state) =
+                checkpoints.load(model, optimizer)?.ok_or_else(|| {
+                    LstmError::Training(format!(
+                        "nothing to resume: no checkpoint in {}",
+                        checkpoints.dir().display()
+                    ))
+                })?;
+            model = loaded_model;
+            optimizer = loaded_optimizer;
+            resumed_from = Some(loaded_state.epochs_done);
+            state = loaded_state;
+        }
+
+        let mut progress = Progress::new(self.progress, config.epochs, T::format_loss);
+        if let Some(epoch) = resumed_from {
+            progress.println(&format!(
+                "resuming from the checkpoint after epoch {epoch} in {}",
+                checkpoints.dir().display()
+            ));
+        }
+        let stopped_early = |state: &TrainingState| {
+            matches!((config.stop_below, state.history.last()),
+                (Some(threshold), Some(last)) if last.train_loss < threshold)
+        };
+        if stopped_early(&state) {
+            state.finished = true;
+        }
+
+        while !state.finished && state.epochs_done < config.epochs {
+            let epoch = state.epochs_done;
+            let epoch_started = Instant::now();
+            let learning_rate = config.learning_rate.at(epoch);
+            let epoch_seed = mix_seed(state.seed, epoch as u64);
+            self.device.seed(epoch_seed);
+            let batches = task.start_epoch(epoch, epoch_seed);
+            progress.start_epoch(epoch, batches);
+            let (mut loss_sum, mut items_sum) = (0.0, 0usize);
+            for batch in 0..batches {
+                let BatchLoss { loss, items } = task.batch_loss(&model, batch);
+                let value: f64 = loss.clone().into_scalar();
+                if !value.is_finite() {
+                    progress.finish();
+                    let kept = match checkpoints.latest_state()? {
+                        Some(saved) => format!(
+                            "the last good checkpoint (after epoch {}) is kept in {}",
+                            saved.epochs_done,
+                            checkpoints.dir().display()
+                        ),
+                        None => "no checkpoint had been written yet".to_string(),
+                    };
+                    return Err(LstmError::Training(format!(
+                        "the loss became {value} at epoch {}, batch {}; training stopped \
+                         ({kept}). A lower learning rate or gradient clipping may help.",
+                        epoch + 1,
+                        batch + 1
+                    )));
+                }
+                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                if let Some(max_norm) = config.clip_grad_norm {
+                    clip_global_norm(&model, &mut grads, max_norm);
+                }
+                model = optimizer.step(learning_rate, model, grads);
+                loss_sum += value * items as f64;
+                items_sum += items;
+                progress.batch_done(batch, value, items);
+            }
+            let train_loss = loss_sum / items_sum.max(1) as f64;
+            state.epochs_done = epoch + 1;
+            state.next_learning_rate = config.learning_rate.at(epoch + 1);
+            let reached_target = config.stop_below.is_some_and(|t| train_loss < t);
+            let last = state.epochs_done == config.epochs || reached_target;
+            let log = last || state.epochs_done % config.log_every.max(1) == 0;
+            let evaluation = if log {
+                task.evaluate(&model)
+            } else {
+                Evaluation::default()
+            };
+            let record = EpochRecord {
+                epoch: state.epochs_done,
+                train_loss,
+                valid_loss: evaluation.valid_loss,
+                seconds: epoch_started.elapsed().as_secs_f64(),
+                learning_rate,
+                extra: evaluation.extra,
+            };
+            progress.epoch_done(&record, log);
+            state.history.push(record);
+            state.finished = last;
+            if last || state.epochs_done % config.checkpoint_every.max(1) == 0 {
+                self.write_checkpoint(&model, &optimizer, &state)?;
+            }
+        }
+        progress.finish();
+        Ok(TrainOutcome {
+            model,
+            state,
+            resumed_from,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn write_checkpoint<M: Module>(
+        &self,
+        model: &M,
+        optimizer: &burn::optim::ModuleOptimizer,
+        state: &TrainingState,
+    ) -> Result<()> {
+        self.checkpoints().save(model, optimizer, state)?;
+        // The top-level files are what prediction reads; they follow every checkpoint.
+        save_module(model, &self.artifacts.join("model.bpk"))?;
+        write_metrics_csv(&state.history, &self.artifacts.join("metrics.csv"))
+    }
+}
+
+/// A per-epoch seed from the run's seed (SplitMix64's finaliser): reproducible, and a resumed
+/// run draws what the uninterrupted one would have.
+pub fn mix_seed(seed: u64, epoch: u64) -> u64 {
+    let mut z = seed.wrapping_add((epoch + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
