@@ -176,15 +176,16 @@ fn run(args: Args) -> Result<()> {
         return predict(&args, &artifacts, &device);
     }
 
-    let config = if args.resume {
+    let mut config = if args.resume {
         load_config::<SineConfig>(&artifacts.join("config.json"))
             .map_err(|err| LstmError::Training(format!("cannot resume: {err}")))?
     } else {
         build_config(&args, source)?
     };
     if args.resume {
+        // The run keeps its settings; only its length may change.
         if let Some(epochs) = args.epochs {
-            println!("note: --resume keeps the run's settings; --epochs {epochs} is ignored");
+            config.training.epochs = epochs;
         }
     } else if let Some(previous) = set_aside_previous_run(&artifacts)? {
         println!(

@@ -199,6 +199,7 @@ impl LstmCell {
             gate_inputs.squeeze_dim(0),
             state.hidden.unsqueeze_dim(0),
             state.cell.unsqueeze_dim(0),
+            None,
         );
         Ok(LstmState::new(
             hidden_state.squeeze_dim(0),

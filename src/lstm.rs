@@ -25,6 +25,10 @@ pub struct LstmConfig {
     /// Dropout probability on the outputs of every layer but the last (training only).
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Dropout probability on the previous hidden state where it enters the gates
+    /// (Keras's `recurrent_dropout`: one mask per sequence, training only).
+    #[config(default = 0.0)]
+    pub recurrent_dropout: f64,
     /// Size of the projected hidden state (LSTMP); `0` for none.
     #[config(default = 0)]
     pub proj_size: usize,
@@ -79,6 +83,8 @@ pub struct Lstm {
     pub layers: Vec<LstmLayer>,
     /// Dropout between layers.
     pub dropout: Dropout,
+    /// Dropout on the recurrent state entering the gates.
+    pub recurrent_dropout: Dropout,
     /// Whether inputs and outputs are `[batch, seq, features]`.
     pub batch_first: bool,
 }
@@ -89,11 +95,10 @@ impl LstmConfig {
         if self.num_layers == 0 {
             return Err(LstmError::Config("num_layers must be at least 1".into()));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(LstmError::Config(format!(
-                "dropout must be in [0, 1), got {}",
-                self.dropout
-            )));
+        for (name, value) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(LstmError::Config(format!("{name} must be in [0, 1), got {value}")));
+            }
         }
         let directions = if self.bidirectional { 2 } else { 1 };
         let hidden_out = if self.proj_size > 0 {
@@ -123,6 +128,7 @@ impl LstmConfig {
         Ok(Lstm {
             layers,
             dropout: DropoutConfig::new(self.dropout).init(),
+            recurrent_dropout: DropoutConfig::new(self.recurrent_dropout).init(),
             batch_first: self.batch_first,
         })
     }
@@ -305,11 +311,17 @@ impl Lstm {
             }
             let rows = index * directions..(index + 1) * directions;
             let weights = JoinedWeights::join(&layer.cells());
+            // One mask per sequence; in evaluation `Dropout` hands the ones back unchanged.
+            let recurrent_mask = (self.recurrent_dropout.prob > 0.0).then(|| {
+                self.recurrent_dropout
+                    .forward(Tensor::ones([directions, batch, self.hidden_out()], (&device, dtype)))
+            });
             let (output, layer_hidden, layer_cell) = weights.run(
                 sequence,
                 hidden.clone().slice(s![rows.clone()]),
                 cell.clone().slice(s![rows]),
                 mask.as_ref(),
+                recurrent_mask.as_ref(),
             );
             sequence = output;
             final_hidden.push(layer_hidden);
@@ -359,6 +371,9 @@ pub struct BiLstmConfig {
     /// Dropout probability between layers (training only).
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Dropout probability on the recurrent state entering the gates (training only).
+    #[config(default = 0.0)]
+    pub recurrent_dropout: f64,
     /// Size of the projected hidden state (LSTMP); `0` for none.
     #[config(default = 0)]
     pub proj_size: usize,
@@ -380,6 +395,7 @@ impl BiLstmConfig {
             .with_num_layers(self.num_layers)
             .with_bidirectional(true)
             .with_dropout(self.dropout)
+            .with_recurrent_dropout(self.recurrent_dropout)
             .with_proj_size(self.proj_size)
             .with_batch_first(self.batch_first)
             .with_bias(self.bias)

@@ -134,10 +134,15 @@ impl JoinedWeights {
         gate_inputs: Tensor<3>,
         hidden: Tensor<3>,
         cell: Tensor<3>,
+        recurrent_mask: Option<&Tensor<3>>,
     ) -> (Tensor<3>, Tensor<3>) {
         let h = self.hidden_size;
+        let recurrent_input = match recurrent_mask {
+            Some(mask) => hidden * mask.clone(),
+            None => hidden,
+        };
         // The sigmoid gates' pre-activations arrive halved (see `join`).
-        let activated = tanh(gate_inputs + hidden.matmul(self.recurrent.clone()));
+        let activated = tanh(gate_inputs + recurrent_input.matmul(self.recurrent.clone()));
         let sigmoid_gates = activated
             .clone()
             .slice(s![.., .., 0..3 * h])
@@ -162,6 +167,8 @@ impl JoinedWeights {
     /// - `hidden`: `[D, batch, hidden_out]`, `cell`: `[D, batch, H]`: the initial state
     /// - `mask`: `[seq, D, batch, 1]`, in step order (see [`step_mask`]): 1 where the step is
     ///   real, 0 where it is padding. Padding steps keep the state and output zeros.
+    /// - `recurrent_mask`: `[D, batch, hidden_out]`, multiplies the previous hidden state where
+    ///   it enters the gates (recurrent dropout)
     ///
     /// Returns the outputs `[seq, batch, D * hidden_out]` (the reverse direction's re-aligned to
     /// forward time) and the final `(hidden, cell)`.
@@ -171,13 +178,15 @@ impl JoinedWeights {
         mut hidden: Tensor<3>,
         mut cell: Tensor<3>,
         mask: Option<&Tensor<4>>,
+        recurrent_mask: Option<&Tensor<3>>,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
         let [seq, batch, _] = input.dims();
         let gate_inputs = to_step_order(self.project_inputs(input));
         let mut outputs = Vec::with_capacity(seq);
         for step in 0..seq {
             let gate_inputs = gate_inputs.clone().slice(s![step]).squeeze_dim::<3>(0);
-            let (new_hidden, new_cell) = self.step(gate_inputs, hidden.clone(), cell.clone());
+            let (new_hidden, new_cell) =
+                self.step(gate_inputs, hidden.clone(), cell.clone(), recurrent_mask);
             match mask {
                 Some(mask) => {
                     let keep_new = mask.clone().slice(s![step]).squeeze_dim::<3>(0);

@@ -2,8 +2,10 @@
 
 mod series;
 mod sine;
+mod text;
 mod windows;
 
 pub use series::{Scaler, read_csv_column};
 pub use sine::{keras_sine_windows, seed_prediction_window, torch_sine_series};
+pub use text::{EOS, PAD, StreamBatches, Tokenizer, UNK, Vocabulary, read_corpus};
 pub use windows::WindowSet;

@@ -178,10 +178,7 @@ impl TrainTask for RegressionTask {
         let indices = &self.order[start..(start + self.batch_size).min(self.order.len())];
         let (inputs, targets) = self.train.tensors(indices, &self.device);
         let loss = MseLoss::new().forward(model.forward(inputs), targets, Reduction::Mean);
-        BatchLoss {
-            loss,
-            items: indices.len(),
-        }
+        BatchLoss::new(loss, indices.len())
     }
 
     fn evaluate(&mut self, model: &SequenceRegressor) -> Evaluation {

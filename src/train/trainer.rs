@@ -16,11 +16,27 @@ use crate::train::progress::{Progress, ProgressMode};
 
 /// The loss of one training batch.
 pub struct BatchLoss {
-    /// A one-element tensor on the autodiff device.
+    /// A one-element tensor on the autodiff device: the loss that is reported.
     pub loss: Tensor<1>,
     /// How many items (samples, tokens) the loss averages over: weights the epoch mean and
     /// gives the throughput shown while training.
     pub items: usize,
+    /// The gradient is taken of `loss × objective_scale` (1 for most tasks; Zaremba et al.
+    /// sum the per-token loss over the unrolled steps, a factor of the unroll length).
+    pub objective_scale: f64,
+}
+
+impl BatchLoss {
+    /// A loss over `items` items, optimised as it is.
+    pub fn new(loss: Tensor<1>, items: usize) -> Self {
+        Self { loss, items, objective_scale: 1.0 }
+    }
+
+    /// Optimises `loss × scale` while reporting `loss`.
+    pub fn scaled(mut self, scale: f64) -> Self {
+        self.objective_scale = scale;
+        self
+    }
 }
 
 /// What an evaluation after an epoch found.
@@ -182,9 +198,8 @@ impl Trainer {
             matches!((config.stop_below, state.history.last()),
                 (Some(threshold), Some(last)) if last.train_loss < threshold)
         };
-        if stopped_early(&state) {
-            state.finished = true;
-        }
+        // A resumed run may be given more epochs than it had; only a reached target ends it.
+        state.finished = stopped_early(&state);
 
         while !state.finished && state.epochs_done < config.epochs {
             let epoch = state.epochs_done;
@@ -196,7 +211,7 @@ impl Trainer {
             progress.start_epoch(epoch, batches);
             let (mut loss_sum, mut items_sum) = (0.0, 0usize);
             for batch in 0..batches {
-                let BatchLoss { loss, items } = task.batch_loss(&model, batch);
+                let BatchLoss { loss, items, objective_scale } = task.batch_loss(&model, batch);
                 let value: f64 = loss.clone().into_scalar();
                 if !value.is_finite() {
                     progress.finish();
@@ -215,7 +230,11 @@ impl Trainer {
                         batch + 1
                     )));
                 }
-                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                let objective = match objective_scale {
+                    1.0 => loss,
+                    scale => loss.mul_scalar(scale),
+                };
+                let mut grads = GradientsParams::from_grads(objective.backward(), &model);
                 if let Some(max_norm) = config.clip_grad_norm {
                     clip_global_norm(&model, &mut grads, max_norm);
                 }

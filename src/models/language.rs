@@ -1,0 +1,192 @@
+//! Language models: embedding → LSTM → (dense) → vocabulary.
+
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::Int;
+
+use crate::error::{LstmError, Result};
+use crate::init::LstmInit;
+use crate::lstm::{Lstm, LstmConfig};
+use crate::state::LstmState;
+
+/// Configuration of a [`LanguageModel`].
+#[derive(Config, Debug)]
+pub struct LanguageModelConfig {
+    /// Number of tokens in the vocabulary.
+    pub vocab_size: usize,
+    /// Size of each token's embedding.
+    pub embedding_size: usize,
+    /// Hidden size of every LSTM layer.
+    pub hidden_size: usize,
+    /// Stacked LSTM layers.
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// Dropout on the embeddings, between LSTM layers and on the LSTM's output (Zaremba et al.).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Dropout on the recurrent state inside the LSTM (Keras's `recurrent_dropout`).
+    #[config(default = 0.0)]
+    pub recurrent_dropout: f64,
+    /// A dense ReLU layer of this size before the output projection (the Keras recipe).
+    #[config(default = "None")]
+    pub dense_size: Option<usize>,
+    /// Dropout after the dense layer.
+    #[config(default = 0.5)]
+    pub dense_dropout: f64,
+    /// Share the embedding matrix with the output projection (Press & Wolf, 2017); needs
+    /// the LSTM's (or dense layer's) output size to equal the embedding size.
+    #[config(default = false)]
+    pub tie_weights: bool,
+    /// Initialisation of the LSTM.
+    #[config(default = "LstmInit::new()")]
+    pub init: LstmInit,
+    /// Draw the embedding and the dense and output layers from `U(-scale, scale)` (Zaremba's
+    /// 0.1); `None` keeps burn's defaults (normal embedding, Kaiming-uniform linear layers).
+    #[config(default = "None")]
+    pub other_init_scale: Option<f64>,
+}
+
+/// A recurrent language model predicting, at every position, the next token.
+#[derive(Module, Debug)]
+pub struct LanguageModel {
+    /// Token embeddings, `[vocab, embedding]`.
+    pub embedding: Embedding,
+    /// The recurrent part.
+    pub lstm: Lstm,
+    /// The optional dense ReLU layer.
+    pub dense: Option<Linear>,
+    /// Projection to the vocabulary (absent when tied to the embedding).
+    pub output: Option<Linear>,
+    /// Output bias of a tied projection, `[vocab]`.
+    pub tied_bias: Option<Param<Tensor<1>>>,
+    /// Dropout on embeddings and LSTM output.
+    pub dropout: Dropout,
+    /// Dropout after the dense layer.
+    pub dense_dropout: Dropout,
+}
+
+impl LanguageModelConfig {
+    /// Checks the configuration and builds the model on `device`.
+    pub fn try_init(&self, device: &Device) -> Result<LanguageModel> {
+        if self.vocab_size < 2 || self.embedding_size == 0 {
+            return Err(LstmError::Config(format!(
+                "vocab_size ({}) must be at least 2 and embedding_size ({}) at least 1",
+                self.vocab_size, self.embedding_size
+            )));
+        }
+        let lstm = LstmConfig::new(self.embedding_size, self.hidden_size)
+            .with_num_layers(self.num_layers)
+            .with_dropout(self.dropout)
+            .with_recurrent_dropout(self.recurrent_dropout)
+            .with_init(self.init.clone())
+            .try_init(device)?;
+        let uniform = self.other_init_scale.map(|a| Initializer::Uniform { min: -a, max: a });
+        let linear = |d_input, d_output| {
+            let config = LinearConfig::new(d_input, d_output);
+            match &uniform {
+                Some(init) => config.with_initializer(init.clone()).init(device),
+                None => config.init(device),
+            }
+        };
+        let dense = self.dense_size.map(|size| linear(lstm.output_size(), size));
+        let features = self.dense_size.unwrap_or(lstm.output_size());
+        if self.tie_weights && features != self.embedding_size {
+            return Err(LstmError::Config(format!(
+                "tied weights need the output features ({features}) to equal the embedding size ({})",
+                self.embedding_size
+            )));
+        }
+        let mut embedding = EmbeddingConfig::new(self.vocab_size, self.embedding_size);
+        if let Some(init) = &uniform {
+            embedding = embedding.with_initializer(init.clone());
+        }
+        let (output, tied_bias) = match self.tie_weights {
+            true => (None, Some(Param::from_tensor(Tensor::zeros([self.vocab_size], device)))),
+            false => (Some(linear(features, self.vocab_size)), None),
+        };
+        Ok(LanguageModel {
+            embedding: embedding.init(device),
+            lstm,
+            dense,
+            output,
+            tied_bias,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            dense_dropout: DropoutConfig::new(self.dense_dropout).init(),
+        })
+    }
+
+    /// Builds the model on `device`.
+    ///
+    /// # Panics
+    /// On an invalid configuration; [`LanguageModelConfig::try_init`] returns the error.
+    pub fn init(&self, device: &Device) -> LanguageModel {
+        self.try_init(device).unwrap_or_else(|err| panic!("{err}"))
+    }
+}
+
+impl LanguageModel {
+    /// Size of the vocabulary.
+    pub fn vocab_size(&self) -> usize {
+        self.embedding.weight.lazy_shape().dims::<2>()[0]
+    }
+
+    /// Next-token logits at every position.
+    ///
+    /// - `tokens`: `[batch, seq]` token indices
+    /// - `state`: the state carried from the previous chunk of the same streams (truncated
+    ///   backpropagation through time), or `None`
+    ///
+    /// Returns logits `[batch, seq, vocab]` and the final state.
+    pub fn forward(&self, tokens: Tensor<2, Int>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
+        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let (hidden, state) = self.lstm.forward(embedded, state);
+        (self.project(hidden), state)
+    }
+
+    /// Next-token logits after the last real token of each row: the Keras recipe's
+    /// "last output only".
+    ///
+    /// - `tokens`: `[batch, seq]`, each row padded after its end with index 0
+    /// - `lengths`: `[batch]` real tokens per row (each in `1..=seq`); padding is masked
+    ///
+    /// Returns `[batch, vocab]`.
+    pub fn forward_last(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {
+        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let (_, state) = self.lstm.try_forward_padded(embedded, lengths, None)?;
+        let [rows, batch, features] = state.hidden.dims();
+        let last = state.hidden.slice(s![rows - 1..rows]).reshape([batch, 1, features]);
+        Ok(self.project(last).reshape([batch, self.vocab_size()]))
+    }
+
+    /// The head: dropout, optional dense ReLU layer, projection to the vocabulary.
+    fn project(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let mut features = self.dropout.forward(hidden);
+        if let Some(dense) = &self.dense {
+            features = self.dense_dropout.forward(relu(dense.forward(features)));
+        }
+        match (&self.output, &self.tied_bias) {
+            (Some(output), _) => output.forward(features),
+            (None, Some(bias)) => {
+                let [batch, seq, size] = features.dims();
+                let weights = self.embedding.weight.val().transpose();
+                (features.reshape([batch * seq, size]).matmul(weights) + bias.val().unsqueeze_dim(0))
+                    .reshape([batch, seq, self.vocab_size()])
+            }
+            (None, None) => unreachable!("a language model has an output projection"),
+        }
+    }
+
+    /// Mean cross-entropy of `logits` `[n, vocab]` against `targets` `[n]`, ignoring targets
+    /// equal to `ignore` (the padding index).
+    pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, ignore: Option<usize>) -> Tensor<1> {
+        let device = logits.device();
+        let mut loss = CrossEntropyLossConfig::new();
+        if let Some(pad) = ignore {
+            loss = loss.with_pad_tokens(Some(vec![pad]));
+        }
+        loss.init(&device).forward(logits, targets)
+    }
+}
