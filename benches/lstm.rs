@@ -110,15 +110,28 @@ struct BurnStack {
 }
 
 impl BurnStack {
-    fn new(input: usize, hidden: usize, layers: usize, bidirectional: bool, device: &Device) -> Self {
-        let mut stack = BurnStack { uni: Vec::new(), bi: Vec::new() };
+    fn new(
+        input: usize,
+        hidden: usize,
+        layers: usize,
+        bidirectional: bool,
+        device: &Device,
+    ) -> Self {
+        let mut stack = BurnStack {
+            uni: Vec::new(),
+            bi: Vec::new(),
+        };
         for layer in 0..layers {
             if bidirectional {
                 let d_input = if layer == 0 { input } else { 2 * hidden };
-                stack.bi.push(burn::nn::BiLstmConfig::new(d_input, hidden, true).init(device));
+                stack
+                    .bi
+                    .push(burn::nn::BiLstmConfig::new(d_input, hidden, true).init(device));
             } else {
                 let d_input = if layer == 0 { input } else { hidden };
-                stack.uni.push(burn::nn::LstmConfig::new(d_input, hidden, true).init(device));
+                stack
+                    .uni
+                    .push(burn::nn::LstmConfig::new(d_input, hidden, true).init(device));
             }
         }
         stack
@@ -146,7 +159,8 @@ impl BurnRegressor {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let (output, _) = self.lstm.forward(x, None);
         let [batch, seq, hidden] = output.dims();
-        self.head.forward(output.slice(s![.., seq - 1]).reshape([batch, hidden]))
+        self.head
+            .forward(output.slice(s![.., seq - 1]).reshape([batch, hidden]))
     }
 }
 
@@ -196,9 +210,14 @@ struct Row {
 fn w1(device: &Device, runs: usize) -> Row {
     let windows = keras_sine_windows(1000, 0);
     let order: Vec<usize> = (0..1000).collect();
-    let batches: Vec<_> = order.chunks(32).map(|idx| windows.tensors(idx, device)).collect();
+    let batches: Vec<_> = order
+        .chunks(32)
+        .map(|idx| windows.tensors(idx, device))
+        .collect();
     device.seed(0);
-    let ours = SequenceRegressorConfig::new(1, 50).with_init(LstmInit::keras()).init(device);
+    let ours = SequenceRegressorConfig::new(1, 50)
+        .with_init(LstmInit::keras())
+        .init(device);
     let burn = BurnRegressor {
         lstm: burn::nn::LstmConfig::new(1, 50, true).init(device),
         head: LinearConfig::new(50, 1).init(device),
@@ -207,16 +226,33 @@ fn w1(device: &Device, runs: usize) -> Row {
     let mut optim_ours = OptimizerConfig::adam().init();
     let mut optim_burn = OptimizerConfig::adam().init();
     let ours_stats = measure(device, 1, runs, || {
-        ours = Some(train_steps(ours.take().unwrap(), &mut optim_ours, 1e-3, &batches));
+        ours = Some(train_steps(
+            ours.take().unwrap(),
+            &mut optim_ours,
+            1e-3,
+            &batches,
+        ));
     });
     let burn_stats = measure(device, 1, runs, || {
-        burn = Some(train_steps(burn.take().unwrap(), &mut optim_burn, 1e-3, &batches));
+        burn = Some(train_steps(
+            burn.take().unwrap(),
+            &mut optim_burn,
+            1e-3,
+            &batches,
+        ));
     });
-    Row { workload: "W1 keras epoch (B32 T49 H50, Adam)", ours: ours_stats, burn: Some(burn_stats), note: String::new() }
+    Row {
+        workload: "W1 keras epoch (B32 T49 H50, Adam)",
+        ours: ours_stats,
+        burn: Some(burn_stats),
+        note: String::new(),
+    }
 }
 
 fn w2(device: &Device, runs: usize, epochs: usize) -> Row {
-    let series: Vec<f32> = (0..200).map(|i| (-10.0 + 0.1 * i as f64).sin() as f32).collect();
+    let series: Vec<f32> = (0..200)
+        .map(|i| (-10.0 + 0.1 * i as f64).sin() as f32)
+        .collect();
     let windows = burn_lstm::data::WindowSet::from_series(&series, 5, Some(194)).unwrap();
     let batch = vec![windows.tensors(&(0..155).collect::<Vec<_>>(), device)];
     let ours = SequenceRegressorConfig::new(1, 10).init(device);
@@ -225,24 +261,47 @@ fn w2(device: &Device, runs: usize, epochs: usize) -> Row {
         head: LinearConfig::new(10, 1).init(device),
     };
     let (mut ours, mut burn) = (Some(ours), Some(burn));
-    let (mut optim_ours, mut optim_burn) = (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
+    let (mut optim_ours, mut optim_burn) =
+        (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
     let ours_stats = measure(device, 0, runs, || {
         for _ in 0..epochs {
-            ours = Some(train_steps(ours.take().unwrap(), &mut optim_ours, 0.01, &batch));
+            ours = Some(train_steps(
+                ours.take().unwrap(),
+                &mut optim_ours,
+                0.01,
+                &batch,
+            ));
         }
     });
     let burn_stats = measure(device, 0, runs, || {
         for _ in 0..epochs {
-            burn = Some(train_steps(burn.take().unwrap(), &mut optim_burn, 0.01, &batch));
+            burn = Some(train_steps(
+                burn.take().unwrap(),
+                &mut optim_burn,
+                0.01,
+                &batch,
+            ));
         }
     });
-    Row { workload: if epochs == 1000 { "W2 1000 torch epochs (B155 T5 H10, SGD)" } else { "W2 100 torch epochs (B155 T5 H10, SGD)" }, ours: ours_stats, burn: Some(burn_stats), note: String::new() }
+    Row {
+        workload: if epochs == 1000 {
+            "W2 1000 torch epochs (B155 T5 H10, SGD)"
+        } else {
+            "W2 100 torch epochs (B155 T5 H10, SGD)"
+        },
+        ours: ours_stats,
+        burn: Some(burn_stats),
+        note: String::new(),
+    }
 }
 
 fn w3(device: &Device, runs: usize, bidirectional: bool) -> Vec<Row> {
     let (batch, seq, input, hidden) = (64, 100, 128, 256);
     let x = Tensor::<3>::random([batch, seq, input], Distribution::Normal(0.0, 1.0), device);
-    let ours: Lstm = LstmConfig::new(input, hidden).with_num_layers(2).with_bidirectional(bidirectional).init(device);
+    let ours: Lstm = LstmConfig::new(input, hidden)
+        .with_num_layers(2)
+        .with_bidirectional(bidirectional)
+        .init(device);
     let burn = BurnStack::new(input, hidden, 2, bidirectional, device);
     let tag = if bidirectional { "bi" } else { "uni" };
     let train = |forward: &dyn Fn(Tensor<3>) -> Tensor<3>| {
@@ -253,14 +312,39 @@ fn w3(device: &Device, runs: usize, bidirectional: bool) -> Vec<Row> {
     let burn_train = measure(device, 1, runs, || train(&|x| burn.forward(x)));
     let (ours_eval, burn_eval) = (ours.valid(), burn.valid());
     let x_eval = x.clone().without_autodiff();
-    let ours_forward = measure(device, 1, runs, || { ours_eval.forward(x_eval.clone(), None); });
-    let burn_forward = measure(device, 1, runs, || { burn_eval.forward(x_eval.clone()); });
+    let ours_forward = measure(device, 1, runs, || {
+        ours_eval.forward(x_eval.clone(), None);
+    });
+    let burn_forward = measure(device, 1, runs, || {
+        burn_eval.forward(x_eval.clone());
+    });
     let limit = matmul_limit(device, runs, bidirectional);
     let efficiency = limit.median / ours_train.median;
     vec![
-        Row { workload: if bidirectional { "W3 bi train step (B64 T100 I128 H256 ×2)" } else { "W3 uni train step (B64 T100 I128 H256 ×2)" }, ours: ours_train, burn: Some(burn_train),
-              note: format!("matmul-only {:.0} ms → {:.0}% of the {tag} matmul limit", limit.median, efficiency * 100.0) },
-        Row { workload: if bidirectional { "W3 bi forward" } else { "W3 uni forward" }, ours: ours_forward, burn: Some(burn_forward), note: String::new() },
+        Row {
+            workload: if bidirectional {
+                "W3 bi train step (B64 T100 I128 H256 ×2)"
+            } else {
+                "W3 uni train step (B64 T100 I128 H256 ×2)"
+            },
+            ours: ours_train,
+            burn: Some(burn_train),
+            note: format!(
+                "matmul-only {:.0} ms → {:.0}% of the {tag} matmul limit",
+                limit.median,
+                efficiency * 100.0
+            ),
+        },
+        Row {
+            workload: if bidirectional {
+                "W3 bi forward"
+            } else {
+                "W3 uni forward"
+            },
+            ours: ours_forward,
+            burn: Some(burn_forward),
+            note: String::new(),
+        },
     ]
 }
 
@@ -272,8 +356,10 @@ fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
     let (batch, seq, input, hidden) = (64usize, 100usize, 128usize, 256usize);
     let dirs = if bidirectional { 2 } else { 1 };
     let plain = device.clone().without_autodiff();
-    let rand = |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
-    let rand3 = |shape: [usize; 3]| Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
+    let rand =
+        |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
+    let rand3 =
+        |shape: [usize; 3]| Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
     let layer_inputs = [input, dirs * hidden];
     let tensors: Vec<_> = layer_inputs
         .iter()
@@ -309,10 +395,16 @@ fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
 
 fn w4(device: &Device, runs: usize) -> Row {
     let (batch, seq, vocab, size) = (20, 20, 10_000, 200);
-    let tokens = Tensor::<2, Int>::random([batch, seq + 1], Distribution::Uniform(0.0, vocab as f64), device);
+    let tokens = Tensor::<2, Int>::random(
+        [batch, seq + 1],
+        Distribution::Uniform(0.0, vocab as f64),
+        device,
+    );
     let inputs = tokens.clone().slice(s![.., 0..seq]);
     let targets = tokens.slice(s![.., 1..seq + 1]).reshape([batch * seq]);
-    let config = LanguageModelConfig::new(vocab, size, size).with_num_layers(2).with_init(LstmInit::uniform(0.1));
+    let config = LanguageModelConfig::new(vocab, size, size)
+        .with_num_layers(2)
+        .with_init(LstmInit::uniform(0.1));
     let mut ours = Some(config.init(device));
     let mut burn = Some(BurnLanguageModel {
         embedding: EmbeddingConfig::new(vocab, size).init(device),
@@ -320,13 +412,16 @@ fn w4(device: &Device, runs: usize) -> Row {
         head: LinearConfig::new(size, vocab).init(device),
     });
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let (mut optim_ours, mut optim_burn) = (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
+    let (mut optim_ours, mut optim_burn) =
+        (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
     let mut state = None;
     let ours_stats = measure(device, 2, runs, || {
         let model = ours.take().unwrap();
         let (logits, next) = model.forward(inputs.clone(), state.take());
         state = Some(next.detach());
-        let loss = loss_fn.forward(logits.reshape([batch * seq, vocab]), targets.clone()).mul_scalar(seq as f64);
+        let loss = loss_fn
+            .forward(logits.reshape([batch * seq, vocab]), targets.clone())
+            .mul_scalar(seq as f64);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         clip_global_norm(&model, &mut grads, 5.0);
         ours = Some(optim_ours.step(1.0, model, grads));
@@ -335,12 +430,19 @@ fn w4(device: &Device, runs: usize) -> Row {
         let model = burn.take().unwrap();
         let hidden = model.lstm.forward(model.embedding.forward(inputs.clone()));
         let logits = model.head.forward(hidden);
-        let loss = loss_fn.forward(logits.reshape([batch * seq, vocab]), targets.clone()).mul_scalar(seq as f64);
+        let loss = loss_fn
+            .forward(logits.reshape([batch * seq, vocab]), targets.clone())
+            .mul_scalar(seq as f64);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         clip_global_norm(&model, &mut grads, 5.0);
         burn = Some(optim_burn.step(1.0, model, grads));
     });
-    Row { workload: "W4 PTB small train step (B20 T20 V10k 2×200)", ours: ours_stats, burn: Some(burn_stats), note: "burn's side carries no state between steps".into() }
+    Row {
+        workload: "W4 PTB small train step (B20 T20 V10k 2×200)",
+        ours: ours_stats,
+        burn: Some(burn_stats),
+        note: "burn's side carries no state between steps".into(),
+    }
 }
 
 fn main() {
@@ -349,9 +451,22 @@ fn main() {
     unsafe { std::env::set_var("BURN_DEVICE", options.backend.name()) };
     let device = options.backend.device().expect("backend").autodiff();
     let runs = if options.quick { 3 } else { 10 };
-    let wanted = |w: &str| options.only.as_deref().is_none_or(|only| only.eq_ignore_ascii_case(w));
+    let wanted = |w: &str| {
+        options
+            .only
+            .as_deref()
+            .is_none_or(|only| only.eq_ignore_ascii_case(w))
+    };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("burn-lstm benchmark on {} ({} runs per figure; load average {})", options.backend, runs, load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "burn-lstm benchmark on {} ({} runs per figure; load average {})",
+        options.backend,
+        runs,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 
     let mut rows = Vec::new();
     if wanted("W1") {
@@ -368,11 +483,18 @@ fn main() {
         rows.push(w4(&device, runs));
     }
 
-    println!("\n{:<46} {:>22} {:>22} {:>7}  {:>9} {:>9}", "workload", "ours ms (min–max)", "burn ms (min–max)", "burn/us", "MiB ours", "MiB burn");
+    println!(
+        "\n{:<46} {:>22} {:>22} {:>7}  {:>9} {:>9}",
+        "workload", "ours ms (min–max)", "burn ms (min–max)", "burn/us", "MiB ours", "MiB burn"
+    );
     let mut json_rows = Vec::new();
     for row in &rows {
         let cell = |s: &Stats| format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max);
-        let mib = |s: Option<&Stats>| s.and_then(|s| s.peak_mib).map(|m| format!("{m:.0}")).unwrap_or("-".into());
+        let mib = |s: Option<&Stats>| {
+            s.and_then(|s| s.peak_mib)
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or("-".into())
+        };
         let ratio = row.burn.map(|b| b.median / row.ours.median);
         println!(
             "{:<46} {:>22} {:>22} {:>7}  {:>9} {:>9}  {}",
@@ -391,6 +513,7 @@ fn main() {
         }));
     }
     let report = json!({"backend": options.backend.name(), "load_average": load.trim(), "quick": options.quick, "rows": json_rows});
-    std::fs::write(&options.out, serde_json::to_string_pretty(&report).unwrap()).expect("write the results");
+    std::fs::write(&options.out, serde_json::to_string_pretty(&report).unwrap())
+        .expect("write the results");
     println!("\nresults written to {}", options.out);
 }

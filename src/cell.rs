@@ -193,7 +193,7 @@ impl LstmCell {
                 )
             }
         };
-        let weights = JoinedWeights::join(&[self]);
+        let weights = JoinedWeights::join(&[self], true);
         let gate_inputs = weights.project_inputs(input.unsqueeze_dim::<3>(0));
         let (hidden_state, cell_state) = weights.step(
             gate_inputs.squeeze_dim(0),

@@ -40,6 +40,7 @@ pub mod backend;
 mod cell;
 pub mod data;
 mod error;
+mod fused;
 mod gate;
 mod init;
 pub mod interop;
@@ -53,6 +54,8 @@ pub mod train;
 
 pub use cell::{LstmCell, LstmCellConfig};
 pub use error::{LstmError, Result};
+#[doc(hidden)]
+pub use fused::set_fused_steps;
 pub use gate::Gate;
 pub use init::LstmInit;
 pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer};

@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use crate::cell::{LstmCell, LstmCellConfig};
 use crate::error::{LstmError, Result};
+use crate::fused;
 use crate::init::LstmInit;
 use crate::recurrence::{JoinedWeights, step_mask};
 use crate::state::LstmState;
@@ -95,9 +96,14 @@ impl LstmConfig {
         if self.num_layers == 0 {
             return Err(LstmError::Config("num_layers must be at least 1".into()));
         }
-        for (name, value) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+        for (name, value) in [
+            ("dropout", self.dropout),
+            ("recurrent_dropout", self.recurrent_dropout),
+        ] {
             if !(0.0..1.0).contains(&value) {
-                return Err(LstmError::Config(format!("{name} must be in [0, 1), got {value}")));
+                return Err(LstmError::Config(format!(
+                    "{name} must be in [0, 1), got {value}"
+                )));
             }
         }
         let directions = if self.bidirectional { 2 } else { 1 };
@@ -310,19 +316,34 @@ impl Lstm {
                 sequence = self.dropout.forward(sequence);
             }
             let rows = index * directions..(index + 1) * directions;
-            let weights = JoinedWeights::join(&layer.cells());
-            // One mask per sequence; in evaluation `Dropout` hands the ones back unchanged.
-            let recurrent_mask = (self.recurrent_dropout.prob > 0.0).then(|| {
-                self.recurrent_dropout
-                    .forward(Tensor::ones([directions, batch, self.hidden_out()], (&device, dtype)))
-            });
-            let (output, layer_hidden, layer_cell) = weights.run(
-                sequence,
+            let (layer_hidden, layer_cell) = (
                 hidden.clone().slice(s![rows.clone()]),
                 cell.clone().slice(s![rows]),
-                mask.as_ref(),
-                recurrent_mask.as_ref(),
             );
+            // One mask per sequence; in evaluation `Dropout` hands the ones back unchanged.
+            let recurrent_mask = (self.recurrent_dropout.prob > 0.0).then(|| {
+                self.recurrent_dropout.forward(Tensor::ones(
+                    [directions, batch, self.hidden_out()],
+                    (&device, dtype),
+                ))
+            });
+            let cells = layer.cells();
+            let fused = mask.is_none()
+                && recurrent_mask.is_none()
+                && cells[0].projection.is_none()
+                && fused::supported(&device, dtype);
+            let weights = JoinedWeights::join(&cells, !fused);
+            let (output, layer_hidden, layer_cell) = if fused {
+                weights.run_fused(sequence, layer_hidden, layer_cell)
+            } else {
+                weights.run(
+                    sequence,
+                    layer_hidden,
+                    layer_cell,
+                    mask.as_ref(),
+                    recurrent_mask.as_ref(),
+                )
+            };
             sequence = output;
             final_hidden.push(layer_hidden);
             final_cell.push(layer_cell);

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::tanh;
 
 use crate::cell::LstmCell;
+use crate::fused;
 use crate::gate::Gate;
 
 /// The four gates of one or two cells, joined for computation.
@@ -28,8 +29,10 @@ pub(crate) struct JoinedWeights {
 }
 
 impl JoinedWeights {
-    /// Joins the gate parameters of `cells` (one per direction).
-    pub(crate) fn join(cells: &[&LstmCell]) -> Self {
+    /// Joins the gate parameters of `cells` (one per direction). `halved` prepares the
+    /// weights for [`JoinedWeights::step`] (the composed step); the fused step takes them as
+    /// they are.
+    pub(crate) fn join(cells: &[&LstmCell], halved: bool) -> Self {
         fn ordered(cell: &LstmCell) -> [&Gate; 4] {
             [
                 &cell.input_gate,
@@ -69,11 +72,14 @@ impl JoinedWeights {
             .map(|cell| cell.projection.as_ref().map(|p| p.val()))
             .collect::<Option<Vec<_>>>()
             .map(|projections| Tensor::stack(projections, 0));
+        let hidden_size = cells[0].hidden_size;
+        let directions = cells.len();
+        if !halved {
+            return Self { input, bias, recurrent, projection, hidden_size, directions };
+        }
         // σ(z) = (1 + tanh(z/2)) / 2: one tanh serves all four gates if the sigmoid gates'
         // columns are halved here, once per call (halving is exact in floating point). It also
         // avoids backends whose sigmoid rounds through f32 (ndarray), keeping f64 exact.
-        let hidden_size = cells[0].hidden_size;
-        let directions = cells.len();
         let device = input.device();
         let halves = Tensor::<1>::from_data(
             TensorData::new(
@@ -105,22 +111,56 @@ impl JoinedWeights {
         }
     }
 
-    /// The input part of every gate's pre-activation, for all steps at once.
+    /// The input part of every gate's pre-activation (with the biases), for all steps at once.
     ///
     /// - `input`: `[seq, batch, input_size]`
     ///
     /// Returns `[seq, D, batch, 4H]`.
     pub(crate) fn project_inputs(&self, input: Tensor<3>) -> Tensor<4> {
         let [seq, batch, features] = input.dims();
-        let mut projected = input
-            .reshape([seq * batch, features])
-            .matmul(self.input.clone());
+        let mut projected = input.reshape([seq * batch, features]).matmul(self.input.clone());
         if let Some(bias) = &self.bias {
             projected = projected + bias.clone().unsqueeze_dim(0);
         }
         projected
             .reshape([seq, batch, self.directions, 4 * self.hidden_size])
             .swap_dims(1, 2)
+    }
+
+    /// Runs one layer with the fused step (see [`crate::fused`]): one operation per step,
+    /// the input projection included. Same arguments and results as [`Self::run`], for a
+    /// layer without projection, length mask or recurrent dropout, joined without halving.
+    pub(crate) fn run_fused(
+        &self,
+        input: Tensor<3>,
+        hidden: Tensor<3>,
+        cell: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let [seq, batch, features] = input.dims();
+        let h = self.hidden_size;
+        let bias = self.bias.clone().unwrap_or_else(|| {
+            Tensor::zeros([self.directions * 4 * h], (&input.device(), input.dtype()))
+        });
+        let run = fused::LayerRun::new(fused::Dims {
+            steps: seq,
+            directions: self.directions,
+            batch,
+            hidden: h,
+            features,
+        });
+        let inputs = fused::StepInputs { input, input_weights: self.input.clone(), bias, weights: self.recurrent.clone() };
+        let mut state = Tensor::cat(vec![hidden, cell], 2);
+        let mut states = Vec::with_capacity(seq);
+        for step in 0..seq {
+            state = fused::lstm_step(&inputs, state, step, &run);
+            states.push(state.clone());
+        }
+        let output = to_step_order(Tensor::stack::<4>(states, 0).slice(s![.., .., .., 0..h]))
+            .swap_dims(1, 2)
+            .reshape([seq, batch, self.directions * h]);
+        let final_hidden = state.clone().slice(s![.., .., 0..h]);
+        let final_cell = state.slice(s![.., .., h..2 * h]);
+        (output, final_hidden, final_cell)
     }
 
     /// One step of every direction.

@@ -6,11 +6,13 @@ mod common;
 use std::fs;
 
 use burn::prelude::*;
+use burn_lstm::LstmInit;
 use burn_lstm::data::keras_sine_windows;
 use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm::train::files::{load_module, save_module};
-use burn_lstm::train::{read_metrics_csv, LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig};
-use burn_lstm::LstmInit;
+use burn_lstm::train::{
+    LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
+};
 use common::program::{run, text};
 
 #[test]
@@ -18,7 +20,9 @@ fn a_short_seeded_run_lowers_the_loss_a_hundredfold() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex().autodiff();
     device.seed(1);
-    let model = SequenceRegressorConfig::new(1, 20).with_init(LstmInit::keras()).init(&device);
+    let model = SequenceRegressorConfig::new(1, 20)
+        .with_init(LstmInit::keras())
+        .init(&device);
     let windows = keras_sine_windows(256, 1);
     let before = RegressionTask::mse(&model, &windows, &device);
     let mut task = RegressionTask::new(windows.clone(), None, 32, &device);
@@ -29,14 +33,19 @@ fn a_short_seeded_run_lowers_the_loss_a_hundredfold() {
         .unwrap();
     let after = RegressionTask::mse(&outcome.model, &windows, &device);
     println!("MSE before {before:.3e}, after 6 epochs {after:.3e}");
-    assert!(after * 100.0 < before, "MSE fell only from {before:e} to {after:e}");
+    assert!(
+        after * 100.0 < before,
+        "MSE fell only from {before:e} to {after:e}"
+    );
 }
 
 #[test]
 fn saved_models_predict_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
-    let config = SequenceRegressorConfig::new(1, 12).with_num_layers(2).with_bidirectional(true);
+    let config = SequenceRegressorConfig::new(1, 12)
+        .with_num_layers(2)
+        .with_bidirectional(true);
     let model = config.init(&device);
     let path = dir.path().join("model.bpk");
     save_module(&model, &path).unwrap();
@@ -51,17 +60,43 @@ fn the_program_trains_saves_and_predicts_from_its_artifacts() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("run");
     let artifacts = artifacts.to_str().unwrap();
-    let trained = run("sine", &["--epochs", "2", "--hidden", "16", "--artifacts", artifacts]);
+    let trained = run(
+        "sine",
+        &["--epochs", "2", "--hidden", "16", "--artifacts", artifacts],
+    );
     assert!(trained.status.success(), "{}", text(&trained));
-    for file in ["config.json", "model.bpk", "metrics.csv", "loss.png", "prediction.png", "seed_prediction.png"] {
-        assert!(dir.path().join("run").join(file).is_file(), "{file} missing\n{}", text(&trained));
+    for file in [
+        "config.json",
+        "model.bpk",
+        "metrics.csv",
+        "loss.png",
+        "prediction.png",
+        "seed_prediction.png",
+    ] {
+        assert!(
+            dir.path().join("run").join(file).is_file(),
+            "{file} missing\n{}",
+            text(&trained)
+        );
     }
-    let predicted = run("sine", &["--predict", "--horizon", "30", "--artifacts", artifacts]);
+    let predicted = run(
+        "sine",
+        &["--predict", "--horizon", "30", "--artifacts", artifacts],
+    );
     assert!(predicted.status.success(), "{}", text(&predicted));
     let stdout = String::from_utf8_lossy(&predicted.stdout);
     // The reloaded model reports the training-set MSE the trained one reported.
-    let line = |out: &str| out.lines().find(|l| l.contains("training windows")).map(str::to_owned);
-    assert_eq!(line(&stdout), line(&String::from_utf8_lossy(&trained.stdout)), "{}", text(&predicted));
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("training windows"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        line(&stdout),
+        line(&String::from_utf8_lossy(&trained.stdout)),
+        "{}",
+        text(&predicted)
+    );
     assert!(dir.path().join("run/forecast.png").is_file());
 }
 
@@ -71,18 +106,49 @@ fn resume_ends_with_the_metrics_of_an_uninterrupted_run() {
     let whole = dir.path().join("whole");
     let split = dir.path().join("split");
     let common = ["--recipe", "torch", "--hidden", "6"];
-    let uninterrupted = run("sine", &[&common[..], &["--epochs", "6", "--artifacts", whole.to_str().unwrap()]].concat());
+    let uninterrupted = run(
+        "sine",
+        &[
+            &common[..],
+            &["--epochs", "6", "--artifacts", whole.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(uninterrupted.status.success(), "{}", text(&uninterrupted));
     // The torch recipe checkpoints every 1000 epochs; a short run checkpoints at its end.
-    let first = run("sine", &[&common[..], &["--epochs", "3", "--artifacts", split.to_str().unwrap()]].concat());
+    let first = run(
+        "sine",
+        &[
+            &common[..],
+            &["--epochs", "3", "--artifacts", split.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(first.status.success(), "{}", text(&first));
-    let resumed = run("sine", &["--resume", "--epochs", "6", "--artifacts", split.to_str().unwrap()]);
+    let resumed = run(
+        "sine",
+        &[
+            "--resume",
+            "--epochs",
+            "6",
+            "--artifacts",
+            split.to_str().unwrap(),
+        ],
+    );
     assert!(resumed.status.success(), "{}", text(&resumed));
-    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming from the checkpoint after epoch 3"), "{}", text(&resumed));
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout)
+            .contains("resuming from the checkpoint after epoch 3"),
+        "{}",
+        text(&resumed)
+    );
     let expected = read_metrics_csv(&whole.join("metrics.csv")).unwrap();
     let got = read_metrics_csv(&split.join("metrics.csv")).unwrap();
     assert_eq!(got.len(), 6);
-    assert_eq!(got, expected, "resumed metrics differ from the uninterrupted run");
+    assert_eq!(
+        got, expected,
+        "resumed metrics differ from the uninterrupted run"
+    );
 }
 
 fn csv_error(contents: Option<&str>, column: &str, extra: &[&str]) -> String {
@@ -92,35 +158,70 @@ fn csv_error(contents: Option<&str>, column: &str, extra: &[&str]) -> String {
         fs::write(&path, contents).unwrap();
     }
     let artifacts = dir.path().join("run");
-    let args = [&["--csv", path.to_str().unwrap(), "--column", column, "--artifacts", artifacts.to_str().unwrap()][..], extra].concat();
+    let args = [
+        &[
+            "--csv",
+            path.to_str().unwrap(),
+            "--column",
+            column,
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+        ][..],
+        extra,
+    ]
+    .concat();
     let output = run("sine", &args);
-    assert!(!output.status.success(), "bad input must fail: {}", text(&output));
+    assert!(
+        !output.status.success(),
+        "bad input must fail: {}",
+        text(&output)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "a user error must not panic: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "a user error must not panic: {stderr}"
+    );
     stderr
 }
 
 #[test]
 fn bad_csv_input_gets_a_sentence_and_a_failure_status() {
-    let series: String = (0..40).map(|i| format!("{i},{}\n", (i as f64 * 0.3).sin())).collect();
+    let series: String = (0..40)
+        .map(|i| format!("{i},{}\n", (i as f64 * 0.3).sin()))
+        .collect();
     let good = format!("t,value\n{series}");
 
     let missing = csv_error(None, "value", &[]);
-    assert!(missing.contains("series.csv") && missing.contains("No such file"), "{missing}");
+    assert!(
+        missing.contains("series.csv") && missing.contains("No such file"),
+        "{missing}"
+    );
 
     let unknown = csv_error(Some(&good), "price", &[]);
-    assert!(unknown.contains("no column `price`; the columns are: t, value"), "{unknown}");
+    assert!(
+        unknown.contains("no column `price`; the columns are: t, value"),
+        "{unknown}"
+    );
 
     let short = csv_error(Some("t,value\n0,1\n1,2\n2,3\n"), "value", &[]);
-    assert!(short.contains("has 3 values, too few for one window of 20 steps"), "{short}");
+    assert!(
+        short.contains("has 3 values, too few for one window of 20 steps"),
+        "{short}"
+    );
 
     let text_cell = format!("t,value\n{}5,abc\n", &series[..20]);
     let message = csv_error(Some(&text_cell), "value", &[]);
-    assert!(message.contains("column `value`: `abc` is not a number"), "{message}");
+    assert!(
+        message.contains("column `value`: `abc` is not a number"),
+        "{message}"
+    );
 
     let nan = format!("t,value\n{}99,NaN\n", &series[..20]);
     let message = csv_error(Some(&nan), "value", &[]);
-    assert!(message.contains("`NaN` is not a finite number"), "{message}");
+    assert!(
+        message.contains("`NaN` is not a finite number"),
+        "{message}"
+    );
 
     let non_utf8 = {
         let dir = tempfile::tempdir().unwrap();
@@ -137,22 +238,50 @@ fn bad_csv_input_gets_a_sentence_and_a_failure_status() {
 fn a_csv_series_trains_and_forecasts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("series.csv");
-    let rows: String = (0..160).map(|i| format!("{i},{}\n", 20.0 + 5.0 * (i as f64 * 0.25).sin())).collect();
+    let rows: String = (0..160)
+        .map(|i| format!("{i},{}\n", 20.0 + 5.0 * (i as f64 * 0.25).sin()))
+        .collect();
     fs::write(&path, format!("t,temperature\n{rows}")).unwrap();
     let artifacts = dir.path().join("run");
-    let output = run("sine", &["--csv", path.to_str().unwrap(), "--column", "temperature", "--window", "12", "--epochs", "3", "--horizon", "24", "--artifacts", artifacts.to_str().unwrap()]);
+    let output = run(
+        "sine",
+        &[
+            "--csv",
+            path.to_str().unwrap(),
+            "--column",
+            "temperature",
+            "--window",
+            "12",
+            "--epochs",
+            "3",
+            "--horizon",
+            "24",
+            "--artifacts",
+            artifacts.to_str().unwrap(),
+        ],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert!(artifacts.join("forecast.png").is_file() && artifacts.join("prediction.png").is_file());
     let config = fs::read_to_string(artifacts.join("config.json")).unwrap();
-    assert!(config.contains("\"mean\"") && config.contains("temperature"), "the scaler and source are saved: {config}");
+    assert!(
+        config.contains("\"mean\"") && config.contains("temperature"),
+        "the scaler and source are saved: {config}"
+    );
 }
 
 #[test]
 fn unknown_flags_and_bad_values_are_refused_by_the_parser() {
-    for args in [&["--no-such-flag"][..], &["--epochs", "many"], &["--recipe", "tensorflow"]] {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--epochs", "many"],
+        &["--recipe", "tensorflow"],
+    ] {
         let output = run("sine", args);
         assert_eq!(output.status.code(), Some(2), "{}", text(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("error:") && !stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("error:") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
     }
 }

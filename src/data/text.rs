@@ -32,7 +32,11 @@ impl Tokenizer {
             Tokenizer::Word => text
                 .lines()
                 .filter(|line| !line.trim().is_empty())
-                .flat_map(|line| line.split_whitespace().map(str::to_owned).chain([EOS.to_owned()]))
+                .flat_map(|line| {
+                    line.split_whitespace()
+                        .map(str::to_owned)
+                        .chain([EOS.to_owned()])
+                })
                 .collect(),
             Tokenizer::Char => text.chars().map(String::from).collect(),
         }
@@ -78,7 +82,12 @@ impl Vocabulary {
     /// A vocabulary of the tokens of `text`, most frequent first (ties in order of first
     /// appearance), keeping at most `max_size` (then `<unk>` stands for the rest). With
     /// `padding`, index 0 is `<pad>`.
-    pub fn build(tokenizer: Tokenizer, tokens: &[String], max_size: Option<usize>, padding: bool) -> Self {
+    pub fn build(
+        tokenizer: Tokenizer,
+        tokens: &[String],
+        max_size: Option<usize>,
+        padding: bool,
+    ) -> Self {
         let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
         for (position, token) in tokens.iter().enumerate() {
             counts.entry(token).or_insert((0, position)).0 += 1;
@@ -106,8 +115,17 @@ impl Vocabulary {
     }
 
     fn from_tokens(tokenizer: Tokenizer, tokens: Vec<String>, padding: bool) -> Self {
-        let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
-        Self { tokenizer, tokens, padding, index }
+        let index = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
+        Self {
+            tokenizer,
+            tokens,
+            padding,
+            index,
+        }
     }
 
     /// Number of tokens.
@@ -122,7 +140,10 @@ impl Vocabulary {
 
     /// The index of `token`, or of `<unk>` if the vocabulary has it.
     pub fn index(&self, token: &str) -> Option<usize> {
-        self.index.get(token).or_else(|| self.index.get(UNK)).copied()
+        self.index
+            .get(token)
+            .or_else(|| self.index.get(UNK))
+            .copied()
     }
 
     /// The indices of `tokens`.
@@ -134,7 +155,9 @@ impl Vocabulary {
             .iter()
             .map(|t| {
                 self.index(t).ok_or_else(|| {
-                    LstmError::Config(format!("the token `{t}` is not in the vocabulary (which has no {UNK})"))
+                    LstmError::Config(format!(
+                        "the token `{t}` is not in the vocabulary (which has no {UNK})"
+                    ))
                 })
             })
             .collect()
@@ -142,24 +165,37 @@ impl Vocabulary {
 
     /// The tokens of `indices`.
     pub fn decode(&self, indices: &[usize]) -> Vec<String> {
-        indices.iter().map(|&i| self.tokens.get(i).cloned().unwrap_or_else(|| UNK.to_owned())).collect()
+        indices
+            .iter()
+            .map(|&i| {
+                self.tokens
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| UNK.to_owned())
+            })
+            .collect()
     }
 
     /// Writes `vocab.json`, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string(self).map_err(|err| LstmError::format(path, err.to_string()))?;
+        let json =
+            serde_json::to_string(self).map_err(|err| LstmError::format(path, err.to_string()))?;
         write_atomic(path, json.as_bytes())
     }
 
     /// Reads a vocabulary saved by [`Vocabulary::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = read_text(path)?;
-        let saved: Vocabulary =
-            serde_json::from_str(&text).map_err(|err| LstmError::format(path, format!("not a vocabulary: {err}")))?;
+        let saved: Vocabulary = serde_json::from_str(&text)
+            .map_err(|err| LstmError::format(path, format!("not a vocabulary: {err}")))?;
         if saved.tokens.is_empty() {
             return Err(LstmError::format(path, "the vocabulary is empty"));
         }
-        Ok(Self::from_tokens(saved.tokenizer, saved.tokens, saved.padding))
+        Ok(Self::from_tokens(
+            saved.tokenizer,
+            saved.tokens,
+            saved.padding,
+        ))
     }
 }
 
@@ -198,7 +234,12 @@ impl StreamBatches {
                 batch * (unroll + 1)
             )));
         }
-        Ok(Self { streams: tokens[..batch * length].to_vec(), batch, length, unroll })
+        Ok(Self {
+            streams: tokens[..batch * length].to_vec(),
+            batch,
+            length,
+            unroll,
+        })
     }
 
     /// Number of chunks (each `[batch, unroll]`, the last possibly shorter).

@@ -6,7 +6,7 @@ use burn::tensor::Int;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::data::{Tokenizer, Vocabulary, PAD};
+use crate::data::{PAD, Tokenizer, Vocabulary};
 use crate::error::{LstmError, Result};
 use crate::models::LanguageModel;
 
@@ -60,14 +60,22 @@ pub fn generate(
     };
     let (logits, mut state) = model.forward(as_tensor(&prompt), None);
     let [_, steps, vocab_size] = logits.dims();
-    let mut last: Vec<f64> = logits.slice(s![.., steps - 1]).into_data().iter::<f64>().collect();
+    let mut last: Vec<f64> = logits
+        .slice(s![.., steps - 1])
+        .into_data()
+        .iter::<f64>()
+        .collect();
     let mut generated = Vec::with_capacity(sampling.length);
     for _ in 0..sampling.length {
         let token = draw(&last, sampling, vocab, &mut rng);
         generated.push(token);
         let (logits, next) = model.forward(as_tensor(&[token]), Some(state));
         state = next;
-        last = logits.reshape([vocab_size]).into_data().iter::<f64>().collect();
+        last = logits
+            .reshape([vocab_size])
+            .into_data()
+            .iter::<f64>()
+            .collect();
     }
     Ok(vocab.decode(&generated))
 }
@@ -88,7 +96,10 @@ fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRn
         candidates.truncate(k.max(1));
     }
     let top = candidates[0].1;
-    let weights: Vec<f64> = candidates.iter().map(|&(_, l)| ((l - top) / sampling.temperature).exp()).collect();
+    let weights: Vec<f64> = candidates
+        .iter()
+        .map(|&(_, l)| ((l - top) / sampling.temperature).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut pick = rng.random::<f64>() * total;
     for (&(token, _), weight) in candidates.iter().zip(&weights) {

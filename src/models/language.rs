@@ -2,10 +2,12 @@
 
 use burn::module::Param;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
+};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use burn::tensor::Int;
+use burn::tensor::activation::relu;
 
 use crate::error::{LstmError, Result};
 use crate::init::LstmInit;
@@ -83,7 +85,9 @@ impl LanguageModelConfig {
             .with_recurrent_dropout(self.recurrent_dropout)
             .with_init(self.init.clone())
             .try_init(device)?;
-        let uniform = self.other_init_scale.map(|a| Initializer::Uniform { min: -a, max: a });
+        let uniform = self
+            .other_init_scale
+            .map(|a| Initializer::Uniform { min: -a, max: a });
         let linear = |d_input, d_output| {
             let config = LinearConfig::new(d_input, d_output);
             match &uniform {
@@ -104,7 +108,10 @@ impl LanguageModelConfig {
             embedding = embedding.with_initializer(init.clone());
         }
         let (output, tied_bias) = match self.tie_weights {
-            true => (None, Some(Param::from_tensor(Tensor::zeros([self.vocab_size], device)))),
+            true => (
+                None,
+                Some(Param::from_tensor(Tensor::zeros([self.vocab_size], device))),
+            ),
             false => (Some(linear(features, self.vocab_size)), None),
         };
         Ok(LanguageModel {
@@ -140,7 +147,11 @@ impl LanguageModel {
     ///   backpropagation through time), or `None`
     ///
     /// Returns logits `[batch, seq, vocab]` and the final state.
-    pub fn forward(&self, tokens: Tensor<2, Int>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        state: Option<LstmState>,
+    ) -> (Tensor<3>, LstmState) {
         let embedded = self.dropout.forward(self.embedding.forward(tokens));
         let (hidden, state) = self.lstm.forward(embedded, state);
         (self.project(hidden), state)
@@ -157,7 +168,10 @@ impl LanguageModel {
         let embedded = self.dropout.forward(self.embedding.forward(tokens));
         let (_, state) = self.lstm.try_forward_padded(embedded, lengths, None)?;
         let [rows, batch, features] = state.hidden.dims();
-        let last = state.hidden.slice(s![rows - 1..rows]).reshape([batch, 1, features]);
+        let last = state
+            .hidden
+            .slice(s![rows - 1..rows])
+            .reshape([batch, 1, features]);
         Ok(self.project(last).reshape([batch, self.vocab_size()]))
     }
 
@@ -172,8 +186,9 @@ impl LanguageModel {
             (None, Some(bias)) => {
                 let [batch, seq, size] = features.dims();
                 let weights = self.embedding.weight.val().transpose();
-                (features.reshape([batch * seq, size]).matmul(weights) + bias.val().unsqueeze_dim(0))
-                    .reshape([batch, seq, self.vocab_size()])
+                (features.reshape([batch * seq, size]).matmul(weights)
+                    + bias.val().unsqueeze_dim(0))
+                .reshape([batch, seq, self.vocab_size()])
             }
             (None, None) => unreachable!("a language model has an output projection"),
         }
@@ -181,7 +196,11 @@ impl LanguageModel {
 
     /// Mean cross-entropy of `logits` `[n, vocab]` against `targets` `[n]`, ignoring targets
     /// equal to `ignore` (the padding index).
-    pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, ignore: Option<usize>) -> Tensor<1> {
+    pub fn cross_entropy(
+        logits: Tensor<2>,
+        targets: Tensor<1, Int>,
+        ignore: Option<usize>,
+    ) -> Tensor<1> {
         let device = logits.device();
         let mut loss = CrossEntropyLossConfig::new();
         if let Some(pad) = ignore {

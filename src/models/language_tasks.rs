@@ -42,7 +42,13 @@ impl TextScore {
 ///
 /// `batch` streams are read side by side (1 gives the exact score of the whole text; more
 /// are faster and drop the last `len % batch` tokens).
-pub fn score_stream(model: &LanguageModel, tokens: &[usize], batch: usize, unroll: usize, device: &Device) -> Result<TextScore> {
+pub fn score_stream(
+    model: &LanguageModel,
+    tokens: &[usize],
+    batch: usize,
+    unroll: usize,
+    device: &Device,
+) -> Result<TextScore> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
     let batches = StreamBatches::new(tokens, batch, unroll)?;
@@ -50,20 +56,32 @@ pub fn score_stream(model: &LanguageModel, tokens: &[usize], batch: usize, unrol
     let mut state: Option<LstmState> = None;
     for index in 0..batches.len() {
         let (inputs, targets, steps) = batches.chunk(index);
-        let (logits, next) = model.forward(int_tensor(&inputs, [batch, steps], &device), state.take());
+        let (logits, next) =
+            model.forward(int_tensor(&inputs, [batch, steps], &device), state.take());
         state = Some(next);
         let logits = logits.reshape([batch * steps, model.vocab_size()]);
         let target_tensor: Tensor<1, Int> = Tensor::from_data(
-            TensorData::new(targets.iter().map(|&t| t as i64).collect::<Vec<_>>(), [targets.len()]),
+            TensorData::new(
+                targets.iter().map(|&t| t as i64).collect::<Vec<_>>(),
+                [targets.len()],
+            ),
             &device,
         );
         let predicted = logits.clone().argmax(1).reshape([targets.len()]);
-        correct += predicted.equal(target_tensor.clone()).int().sum().into_scalar::<i64>() as usize;
+        correct += predicted
+            .equal(target_tensor.clone())
+            .int()
+            .sum()
+            .into_scalar::<i64>() as usize;
         let mean: f64 = LanguageModel::cross_entropy(logits, target_tensor, None).into_scalar();
         nll += mean * targets.len() as f64;
         count += targets.len();
     }
-    Ok(TextScore { loss: nll / count as f64, accuracy: correct as f64 / count as f64, tokens: count })
+    Ok(TextScore {
+        loss: nll / count as f64,
+        accuracy: correct as f64 / count as f64,
+        tokens: count,
+    })
 }
 
 /// Trains on contiguous streams with truncated backpropagation through time: the state at the
@@ -126,14 +144,28 @@ impl TrainTask for StreamTask {
     fn batch_loss(&mut self, model: &LanguageModel, batch: usize) -> BatchLoss {
         let (inputs, targets, steps) = self.train.chunk(batch);
         let rows = self.train.batch();
-        let (logits, state) = model.forward(int_tensor(&inputs, [rows, steps], &self.device), self.state.take());
+        let (logits, state) = model.forward(
+            int_tensor(&inputs, [rows, steps], &self.device),
+            self.state.take(),
+        );
         self.state = Some(state.detach());
         let targets: Tensor<1, Int> = Tensor::from_data(
-            TensorData::new(targets.iter().map(|&t| t as i64).collect::<Vec<_>>(), [rows * steps]),
+            TensorData::new(
+                targets.iter().map(|&t| t as i64).collect::<Vec<_>>(),
+                [rows * steps],
+            ),
             &self.device,
         );
-        let loss = LanguageModel::cross_entropy(logits.reshape([rows * steps, model.vocab_size()]), targets, None);
-        let scale = if self.sum_over_steps { steps as f64 } else { 1.0 };
+        let loss = LanguageModel::cross_entropy(
+            logits.reshape([rows * steps, model.vocab_size()]),
+            targets,
+            None,
+        );
+        let scale = if self.sum_over_steps {
+            steps as f64
+        } else {
+            1.0
+        };
         BatchLoss::new(loss, rows * steps).scaled(scale)
     }
 
@@ -141,7 +173,13 @@ impl TrainTask for StreamTask {
         let Some(valid) = &self.valid else {
             return Evaluation::default();
         };
-        match score_stream(model, valid, self.eval_batch, self.eval_unroll, &self.device) {
+        match score_stream(
+            model,
+            valid,
+            self.eval_batch,
+            self.eval_unroll,
+            &self.device,
+        ) {
             Ok(score) => Evaluation {
                 valid_loss: Some(score.loss),
                 extra: vec![
@@ -179,7 +217,11 @@ impl NextTokenWindows {
                 targets.push(line[end]);
             }
         }
-        Self { inputs, targets, window }
+        Self {
+            inputs,
+            targets,
+            window,
+        }
     }
 
     /// Number of windows.
@@ -193,7 +235,11 @@ impl NextTokenWindows {
     }
 
     /// The windows at `indices`: padded tokens `[n, window]`, lengths, targets `[n]`.
-    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2, Int>, Vec<usize>, Tensor<1, Int>) {
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        device: &Device,
+    ) -> (Tensor<2, Int>, Vec<usize>, Tensor<1, Int>) {
         let mut tokens = vec![0usize; indices.len() * self.window];
         let mut lengths = Vec::with_capacity(indices.len());
         for (row, &i) in indices.iter().enumerate() {
@@ -218,10 +264,22 @@ impl NextTokenWindows {
         for chunk in all.chunks(batch.max(1)) {
             let (tokens, lengths, targets) = self.batch(chunk, &device);
             let logits = model.forward_last(tokens, &lengths)?;
-            correct += logits.clone().argmax(1).reshape([chunk.len()]).equal(targets.clone()).int().sum().into_scalar::<i64>() as usize;
-            nll += LanguageModel::cross_entropy(logits, targets, None).into_scalar::<f64>() * chunk.len() as f64;
+            correct += logits
+                .clone()
+                .argmax(1)
+                .reshape([chunk.len()])
+                .equal(targets.clone())
+                .int()
+                .sum()
+                .into_scalar::<i64>() as usize;
+            nll += LanguageModel::cross_entropy(logits, targets, None).into_scalar::<f64>()
+                * chunk.len() as f64;
         }
-        Ok(TextScore { loss: nll / self.len() as f64, accuracy: correct as f64 / self.len() as f64, tokens: self.len() })
+        Ok(TextScore {
+            loss: nll / self.len() as f64,
+            accuracy: correct as f64 / self.len() as f64,
+            tokens: self.len(),
+        })
     }
 }
 
@@ -236,8 +294,19 @@ pub struct WindowTask {
 
 impl WindowTask {
     /// Training and optional validation windows, the batch size and the autodiff device.
-    pub fn new(train: NextTokenWindows, valid: Option<NextTokenWindows>, batch_size: usize, device: &Device) -> Self {
-        Self { order: (0..train.len()).collect(), train, valid, batch_size: batch_size.max(1), device: device.clone() }
+    pub fn new(
+        train: NextTokenWindows,
+        valid: Option<NextTokenWindows>,
+        batch_size: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            order: (0..train.len()).collect(),
+            train,
+            valid,
+            batch_size: batch_size.max(1),
+            device: device.clone(),
+        }
     }
 }
 
@@ -253,8 +322,13 @@ impl TrainTask for WindowTask {
         let start = batch * self.batch_size;
         let indices = &self.order[start..(start + self.batch_size).min(self.order.len())];
         let (tokens, lengths, targets) = self.train.batch(indices, &self.device);
-        let logits = model.forward_last(tokens, &lengths).expect("windows have valid lengths");
-        BatchLoss::new(LanguageModel::cross_entropy(logits, targets, None), indices.len())
+        let logits = model
+            .forward_last(tokens, &lengths)
+            .expect("windows have valid lengths");
+        BatchLoss::new(
+            LanguageModel::cross_entropy(logits, targets, None),
+            indices.len(),
+        )
     }
 
     fn evaluate(&mut self, model: &LanguageModel) -> Evaluation {
@@ -264,7 +338,10 @@ impl TrainTask for WindowTask {
         match valid.score(model, 256, &self.device) {
             Ok(score) => Evaluation {
                 valid_loss: Some(score.loss),
-                extra: vec![("valid_accuracy".into(), score.accuracy), ("valid_ppl".into(), score.perplexity())],
+                extra: vec![
+                    ("valid_accuracy".into(), score.accuracy),
+                    ("valid_ppl".into(), score.perplexity()),
+                ],
             },
             Err(_) => Evaluation::default(),
         }

@@ -29,7 +29,11 @@ pub struct BatchLoss {
 impl BatchLoss {
     /// A loss over `items` items, optimised as it is.
     pub fn new(loss: Tensor<1>, items: usize) -> Self {
-        Self { loss, items, objective_scale: 1.0 }
+        Self {
+            loss,
+            items,
+            objective_scale: 1.0,
+        }
     }
 
     /// Optimises `loss × scale` while reporting `loss`.
@@ -211,7 +215,11 @@ impl Trainer {
             progress.start_epoch(epoch, batches);
             let (mut loss_sum, mut items_sum) = (0.0, 0usize);
             for batch in 0..batches {
-                let BatchLoss { loss, items, objective_scale } = task.batch_loss(&model, batch);
+                let BatchLoss {
+                    loss,
+                    items,
+                    objective_scale,
+                } = task.batch_loss(&model, batch);
                 let value: f64 = loss.clone().into_scalar();
                 if !value.is_finite() {
                     progress.finish();
