@@ -348,46 +348,54 @@ fn w3(device: &Device, runs: usize, bidirectional: bool) -> Vec<Row> {
     ]
 }
 
-/// The time of W3's matrix products alone, each shape run in isolation on the same backend:
-/// forward (the input projection of all steps, one recurrent product per step) and backward
-/// (two products per forward product). The best any implementation could do with these
-/// products is this time.
+/// The time of W3's matrix products alone, on the same backend, each operand made (and
+/// transposed where the product needs it) before the clock starts: per layer the input
+/// projection of all steps and, per step and direction, the recurrent product; in backward
+/// the two products of the projection (input and weight gradients), per step the state
+/// gradient, and the recurrent weights' gradient over all steps. No implementation of these
+/// products on this backend can take less time than this.
 fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
     let (batch, seq, input, hidden) = (64usize, 100usize, 128usize, 256usize);
     let dirs = if bidirectional { 2 } else { 1 };
+    let gates = 4 * hidden;
     let plain = device.clone().without_autodiff();
-    let rand =
-        |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
-    let rand3 =
-        |shape: [usize; 3]| Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
-    let layer_inputs = [input, dirs * hidden];
-    let tensors: Vec<_> = layer_inputs
+    let rand = |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
+    struct Layer {
+        forward: Vec<(Tensor<2>, Tensor<2>)>,
+        per_step: Vec<(Tensor<2>, Tensor<2>)>,
+    }
+    let layers: Vec<Layer> = [input, dirs * hidden]
         .iter()
         .map(|&features| {
-            (
-                rand([seq * batch, features]),
-                rand([features, dirs * 4 * hidden]),
-                rand([seq * batch, dirs * 4 * hidden]),
-                rand3([dirs, batch, hidden]),
-                rand3([dirs, hidden, 4 * hidden]),
-                rand3([dirs, batch, 4 * hidden]),
-            )
+            let rows = seq * batch;
+            let mut forward = vec![
+                (rand([rows, features]), rand([features, dirs * gates])), // x·W_x
+                (rand([rows, dirs * gates]), rand([dirs * gates, features])), // dxp·W_xᵀ
+                (rand([features, rows]), rand([rows, dirs * gates])), // xᵀ·dxp
+            ];
+            for _ in 0..dirs {
+                forward.push((rand([hidden, rows]), rand([rows, gates]))); // hᵀ·dz over all steps
+            }
+            let per_step = (0..dirs)
+                .flat_map(|_| {
+                    [
+                        (rand([batch, hidden]), rand([hidden, gates])), // h·W_h
+                        (rand([batch, gates]), rand([gates, hidden])), // dz·W_hᵀ
+                    ]
+                })
+                .collect();
+            Layer { forward, per_step }
         })
         .collect();
     measure(&plain, 1, runs, || {
-        for (x, w, dz, h, wh, dz_step) in &tensors {
-            // Forward: input projection, then the recurrent product at every step.
-            let _ = x.clone().matmul(w.clone());
-            for _ in 0..seq {
-                let _ = h.clone().matmul(wh.clone());
+        for layer in &layers {
+            for (a, b) in &layer.forward {
+                let _ = a.clone().matmul(b.clone());
             }
-            // Backward: gradients of the input projection (input and weight)...
-            let _ = dz.clone().matmul(w.clone().transpose());
-            let _ = x.clone().transpose().matmul(dz.clone());
-            // ...and of each recurrent product (state and weight).
             for _ in 0..seq {
-                let _ = dz_step.clone().matmul(wh.clone().swap_dims(1, 2));
-                let _ = h.clone().swap_dims(1, 2).matmul(dz_step.clone());
+                for (a, b) in &layer.per_step {
+                    let _ = a.clone().matmul(b.clone());
+                }
             }
         }
     })
@@ -444,6 +452,12 @@ fn w4(device: &Device, runs: usize) -> Row {
         note: "burn's side carries no state between steps".into(),
     }
 }
+
+/// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
+/// kernel and pays page faults to get them back, which costs LSTM training up to a third of
+/// its time here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let options = options();

@@ -2,6 +2,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_lstm::LstmConfig;
 use burn::module::Module;
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let device = Device::flex();
     let bi = std::env::args().any(|a| a == "bi");

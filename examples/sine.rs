@@ -141,6 +141,12 @@ struct SineData {
     valid_mask: Vec<bool>,
 }
 
+/// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
+/// kernel and pays page faults to get them back, which costs LSTM training up to a third of
+/// its time here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
