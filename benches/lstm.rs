@@ -359,7 +359,8 @@ fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
     let dirs = if bidirectional { 2 } else { 1 };
     let gates = 4 * hidden;
     let plain = device.clone().without_autodiff();
-    let rand = |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
+    let rand =
+        |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
     struct Layer {
         forward: Vec<(Tensor<2>, Tensor<2>)>,
         per_step: Vec<(Tensor<2>, Tensor<2>)>,
@@ -371,7 +372,7 @@ fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
             let mut forward = vec![
                 (rand([rows, features]), rand([features, dirs * gates])), // x·W_x
                 (rand([rows, dirs * gates]), rand([dirs * gates, features])), // dxp·W_xᵀ
-                (rand([features, rows]), rand([rows, dirs * gates])), // xᵀ·dxp
+                (rand([features, rows]), rand([rows, dirs * gates])),     // xᵀ·dxp
             ];
             for _ in 0..dirs {
                 forward.push((rand([hidden, rows]), rand([rows, gates]))); // hᵀ·dz over all steps
@@ -380,7 +381,7 @@ fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
                 .flat_map(|_| {
                     [
                         (rand([batch, hidden]), rand([hidden, gates])), // h·W_h
-                        (rand([batch, gates]), rand([gates, hidden])), // dz·W_hᵀ
+                        (rand([batch, gates]), rand([gates, hidden])),  // dz·W_hᵀ
                     ]
                 })
                 .collect();
@@ -410,6 +411,12 @@ fn w4(device: &Device, runs: usize) -> Row {
     );
     let inputs = tokens.clone().slice(s![.., 0..seq]);
     let targets = tokens.slice(s![.., 1..seq + 1]).reshape([batch * seq]);
+    let target_indices: Vec<usize> = targets
+        .clone()
+        .into_data()
+        .iter::<i64>()
+        .map(|t| t as usize)
+        .collect();
     let config = LanguageModelConfig::new(vocab, size, size)
         .with_num_layers(2)
         .with_init(LstmInit::uniform(0.1));
@@ -425,11 +432,9 @@ fn w4(device: &Device, runs: usize) -> Row {
     let mut state = None;
     let ours_stats = measure(device, 2, runs, || {
         let model = ours.take().unwrap();
-        let (logits, next) = model.forward(inputs.clone(), state.take());
+        let (loss, next) = model.next_token_loss(inputs.clone(), &target_indices, state.take());
         state = Some(next.detach());
-        let loss = loss_fn
-            .forward(logits.reshape([batch * seq, vocab]), targets.clone())
-            .mul_scalar(seq as f64);
+        let loss = loss.mul_scalar(seq as f64);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         clip_global_norm(&model, &mut grads, 5.0);
         ours = Some(optim_ours.step(1.0, model, grads));

@@ -1,7 +1,7 @@
+use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn_lstm::LstmConfig;
-use burn::module::Module;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
@@ -10,7 +10,10 @@ fn main() {
     let train = std::env::args().any(|a| a == "train");
     let device = if train { device.autodiff() } else { device };
     let x = Tensor::<3>::random([64, 100, 128], Distribution::Normal(0.0, 1.0), &device);
-    let lstm = LstmConfig::new(128, 256).with_num_layers(2).with_bidirectional(bi).init(&device);
+    let lstm = LstmConfig::new(128, 256)
+        .with_num_layers(2)
+        .with_bidirectional(bi)
+        .init(&device);
     for _ in 0..5 {
         let t = std::time::Instant::now();
         if train {

@@ -75,7 +75,14 @@ impl JoinedWeights {
         let hidden_size = cells[0].hidden_size;
         let directions = cells.len();
         if !halved {
-            return Self { input, bias, recurrent, projection, hidden_size, directions };
+            return Self {
+                input,
+                bias,
+                recurrent,
+                projection,
+                hidden_size,
+                directions,
+            };
         }
         // σ(z) = (1 + tanh(z/2)) / 2: one tanh serves all four gates if the sigmoid gates'
         // columns are halved here, once per call (halving is exact in floating point). It also
@@ -118,7 +125,9 @@ impl JoinedWeights {
     /// Returns `[seq, D, batch, 4H]`.
     pub(crate) fn project_inputs(&self, input: Tensor<3>) -> Tensor<4> {
         let [seq, batch, features] = input.dims();
-        let mut projected = input.reshape([seq * batch, features]).matmul(self.input.clone());
+        let mut projected = input
+            .reshape([seq * batch, features])
+            .matmul(self.input.clone());
         if let Some(bias) = &self.bias {
             projected = projected + bias.clone().unsqueeze_dim(0);
         }
@@ -148,7 +157,12 @@ impl JoinedWeights {
             hidden: h,
             features,
         });
-        let inputs = fused::StepInputs { input, input_weights: self.input.clone(), bias, weights: self.recurrent.clone() };
+        let inputs = fused::StepInputs {
+            input,
+            input_weights: self.input.clone(),
+            bias,
+            weights: self.recurrent.clone(),
+        };
         let mut state = Tensor::cat(vec![hidden, cell], 2);
         let mut states = Vec::with_capacity(seq);
         for step in 0..seq {

@@ -36,13 +36,27 @@ enum Saved {
 impl<B: Backend> Backward<B, 5> for FusedStep {
     type State = StepState;
 
-    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 5>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let ids = ops.parents.map(|parent| parent.map(|node| node.id));
         let grad_next = grads.consume::<B>(&ops.node);
-        let StepState { step, run, saved, gathers } = ops.state;
+        let StepState {
+            step,
+            run,
+            saved,
+            gathers,
+        } = ops.state;
         match &*saved {
-            Saved::F32(saved) => backward_step::<B, f32>(step, &run, saved, gathers, grad_next, ids, grads),
-            Saved::F64(saved) => backward_step::<B, f64>(step, &run, saved, gathers, grad_next, ids, grads),
+            Saved::F32(saved) => {
+                backward_step::<B, f32>(step, &run, saved, gathers, grad_next, ids, grads)
+            }
+            Saved::F64(saved) => {
+                backward_step::<B, f64>(step, &run, saved, gathers, grad_next, ids, grads)
+            }
         }
     }
 }
@@ -93,16 +107,29 @@ fn backward_step<B: Backend, E: Elem>(
     run.release();
     let width = dims.directions * dims.gates();
     if let (Some(id), Some(grad)) = (input_id, gradients.input) {
-        grads.register::<B>(id, from_host::<B, E>(grad, &[dims.steps, dims.batch, dims.features], &device));
+        grads.register::<B>(
+            id,
+            from_host::<B, E>(grad, &[dims.steps, dims.batch, dims.features], &device),
+        );
     }
     if let (Some(id), Some(grad)) = (input_weights_id, gradients.input_weights) {
-        grads.register::<B>(id, from_host::<B, E>(grad, &[dims.features, width], &device));
+        grads.register::<B>(
+            id,
+            from_host::<B, E>(grad, &[dims.features, width], &device),
+        );
     }
     if let Some(id) = bias_id {
         grads.register::<B>(id, from_host::<B, E>(gradients.bias, &[width], &device));
     }
     if let Some(id) = weights_id {
-        grads.register::<B>(id, from_host::<B, E>(gradients.weights, &[dims.directions, dims.hidden, dims.gates()], &device));
+        grads.register::<B>(
+            id,
+            from_host::<B, E>(
+                gradients.weights,
+                &[dims.directions, dims.hidden, dims.gates()],
+                &device,
+            ),
+        );
     }
 }
 
@@ -118,8 +145,17 @@ impl<B: Backend + LstmStepBackend, C: CheckpointStrategy> LstmStepBackend for Au
     ) -> FloatTensor<Self> {
         // dW_x needs x, dx needs W_x.
         let keep = (input_weights.is_tracked(), input.is_tracked());
-        let gathers = input.is_tracked() || input_weights.is_tracked() || bias.is_tracked() || weights.is_tracked();
-        let nodes = [input.node(), input_weights.node(), bias.node(), state.node(), weights.node()];
+        let gathers = input.is_tracked()
+            || input_weights.is_tracked()
+            || bias.is_tracked()
+            || weights.is_tracked();
+        let nodes = [
+            input.node(),
+            input_weights.node(),
+            bias.node(),
+            state.node(),
+            weights.node(),
+        ];
         match FusedStep.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let primitives = Primitives {
@@ -130,15 +166,35 @@ impl<B: Backend + LstmStepBackend, C: CheckpointStrategy> LstmStepBackend for Au
                 };
                 let (output, saved) = match state.primitive().dtype() {
                     DType::F64 => {
-                        let (out, saved) = forward_on::<B, f64>(primitives, state.into_primitive(), step, &run, keep);
+                        let (out, saved) = forward_on::<B, f64>(
+                            primitives,
+                            state.into_primitive(),
+                            step,
+                            &run,
+                            keep,
+                        );
                         (out, Saved::F64(saved))
                     }
                     _ => {
-                        let (out, saved) = forward_on::<B, f32>(primitives, state.into_primitive(), step, &run, keep);
+                        let (out, saved) = forward_on::<B, f32>(
+                            primitives,
+                            state.into_primitive(),
+                            step,
+                            &run,
+                            keep,
+                        );
                         (out, Saved::F32(saved))
                     }
                 };
-                prep.finish(StepState { step, run, saved: Arc::new(saved), gathers }, output)
+                prep.finish(
+                    StepState {
+                        step,
+                        run,
+                        saved: Arc::new(saved),
+                        gathers,
+                    },
+                    output,
+                )
             }
             OpsKind::UnTracked(prep) => {
                 let output = B::lstm_step(

@@ -23,6 +23,7 @@ use super::fastmath;
 pub(crate) trait Elem: Float + burn::tensor::Element + Send + Sync + 'static {
     fn sigmoid(self) -> Self;
     fn tanh_activation(self) -> Self;
+    fn exp_activation(self) -> Self;
 }
 
 impl Elem for f32 {
@@ -34,6 +35,10 @@ impl Elem for f32 {
     fn tanh_activation(self) -> Self {
         fastmath::tanh_f32(self)
     }
+    #[inline(always)]
+    fn exp_activation(self) -> Self {
+        fastmath::exp_f32(self)
+    }
 }
 
 impl Elem for f64 {
@@ -44,6 +49,10 @@ impl Elem for f64 {
     #[inline(always)]
     fn tanh_activation(self) -> Self {
         self.tanh()
+    }
+    #[inline(always)]
+    fn exp_activation(self) -> Self {
+        self.exp()
     }
 }
 
@@ -85,7 +94,11 @@ impl Dims {
 
     /// The time direction `d` reaches at `step`.
     pub(crate) fn time(&self, direction: usize, step: usize) -> usize {
-        if direction == 0 { step } else { self.steps - 1 - step }
+        if direction == 0 {
+            step
+        } else {
+            self.steps - 1 - step
+        }
     }
 
     /// Elements of a packed state `[D, N, 2H]`.
@@ -142,12 +155,25 @@ pub(crate) fn matmul<E: Elem>(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(dst.len() >= (m - 1) * dst_row + n, "matmul destination too small");
+    assert!(
+        dst.len() >= (m - 1) * dst_row + n,
+        "matmul destination too small"
+    );
     if k > 0 {
-        assert!(lhs.len() > (m - 1) * lhs_row + (k - 1) * lhs_col, "matmul lhs too small");
-        assert!(rhs.len() > (k - 1) * rhs_row + (n - 1) * rhs_col, "matmul rhs too small");
+        assert!(
+            lhs.len() > (m - 1) * lhs_row + (k - 1) * lhs_col,
+            "matmul lhs too small"
+        );
+        assert!(
+            rhs.len() > (k - 1) * rhs_row + (n - 1) * rhs_col,
+            "matmul rhs too small"
+        );
     }
-    let parallelism = if threads { parallelism(m, n, k) } else { Parallelism::None };
+    let parallelism = if threads {
+        parallelism(m, n, k)
+    } else {
+        Parallelism::None
+    };
     // SAFETY: the asserts above keep every index the strides produce inside the slices, and
     // `dst` does not alias the inputs (it is borrowed mutably).
     unsafe {
@@ -179,14 +205,29 @@ pub(crate) fn matmul<E: Elem>(
 /// `xp = x · W_x + b`, `[T·N, D·G]` (time order).
 ///
 /// - `input`: `[T, N, F]`; `input_weights`: `[F, D·G]`; `bias`: `[D·G]`
-pub(crate) fn input_projection<E: Elem>(dims: Dims, input: &[E], input_weights: &[E], bias: &[E]) -> Vec<E> {
+pub(crate) fn input_projection<E: Elem>(
+    dims: Dims,
+    input: &[E],
+    input_weights: &[E],
+    bias: &[E],
+) -> Vec<E> {
     let width = dims.directions * dims.gates();
     let rows = dims.projection_rows();
     let mut xp = Vec::with_capacity(rows * width);
     for _ in 0..rows {
         xp.extend_from_slice(bias);
     }
-    matmul(&mut xp, width, true, input, (dims.features, 1), input_weights, (width, 1), (rows, width, dims.features), true);
+    matmul(
+        &mut xp,
+        width,
+        true,
+        input,
+        (dims.features, 1),
+        input_weights,
+        (width, 1),
+        (rows, width, dims.features),
+        true,
+    );
     xp
 }
 
@@ -204,7 +245,10 @@ pub(crate) struct StepActivations<E> {
 /// Splits `rows` rows into `blocks` contiguous runs: `(first row, row count)`.
 fn row_blocks(rows: usize, blocks: usize) -> Vec<(usize, usize)> {
     let per_block = rows.div_ceil(blocks.max(1));
-    (0..rows).step_by(per_block.max(1)).map(|start| (start, per_block.min(rows - start))).collect()
+    (0..rows)
+        .step_by(per_block.max(1))
+        .map(|start| (start, per_block.min(rows - start)))
+        .collect()
 }
 
 /// One step: the new packed state from the previous one.
@@ -218,7 +262,12 @@ pub(crate) fn step_forward<E: Elem>(
     weights: &[E],
     previous: Arc<Vec<E>>,
 ) -> (Vec<E>, StepActivations<E>) {
-    let Dims { directions, batch, hidden, .. } = dims;
+    let Dims {
+        directions,
+        batch,
+        hidden,
+        ..
+    } = dims;
     let width = dims.gates();
     let mut gates = vec![E::zero(); dims.gates_len()];
     let mut next = vec![E::zero(); dims.state_len()];
@@ -236,7 +285,8 @@ pub(crate) fn step_forward<E: Elem>(
             for r in row..end {
                 let b = r - d * batch;
                 let source = ((time * batch + b) * directions + d) * width;
-                gates[(r - first) * width..(r - first + 1) * width].copy_from_slice(&xp[source..source + width]);
+                gates[(r - first) * width..(r - first + 1) * width]
+                    .copy_from_slice(&xp[source..source + width]);
             }
             // gates += h · W[d]
             matmul(
@@ -252,7 +302,13 @@ pub(crate) fn step_forward<E: Elem>(
             );
             row = end;
         }
-        forward_rows(gates, &previous[first * 2 * hidden..(first + count) * 2 * hidden], next, tanh_cell, hidden);
+        forward_rows(
+            gates,
+            &previous[first * 2 * hidden..(first + count) * 2 * hidden],
+            next,
+            tanh_cell,
+            hidden,
+        );
     };
     if blocks.len() == 1 {
         work(0, &mut gates, &mut next, &mut tanh_cell);
@@ -262,9 +318,18 @@ pub(crate) fn step_forward<E: Elem>(
             .zip(next.par_chunks_mut(per_block * 2 * hidden))
             .zip(tanh_cell.par_chunks_mut(per_block * hidden))
             .enumerate()
-            .for_each(|(block, ((gates, next), tanh_cell))| work(block * per_block, gates, next, tanh_cell));
+            .for_each(|(block, ((gates, next), tanh_cell))| {
+                work(block * per_block, gates, next, tanh_cell)
+            });
     }
-    (next, StepActivations { gates, tanh_cell, previous })
+    (
+        next,
+        StepActivations {
+            gates,
+            tanh_cell,
+            previous,
+        },
+    )
 }
 
 /// The backward pass of one step. `transposed_weights` are the recurrent weights as
@@ -279,7 +344,12 @@ pub(crate) fn step_backward<E: Elem>(
     saved: &StepActivations<E>,
     grad_next: &[E],
 ) -> (Vec<E>, Vec<E>) {
-    let Dims { directions, batch, hidden, .. } = dims;
+    let Dims {
+        directions,
+        batch,
+        hidden,
+        ..
+    } = dims;
     let width = dims.gates();
     let mut grad_gates = vec![E::zero(); dims.gates_len()];
     let mut grad_previous = vec![E::zero(); dims.state_len()];
@@ -323,7 +393,9 @@ pub(crate) fn step_backward<E: Elem>(
             .par_chunks_mut(per_block * width)
             .zip(grad_previous.par_chunks_mut(per_block * 2 * hidden))
             .enumerate()
-            .for_each(|(block, (grad_gates, grad_previous))| work(block * per_block, grad_gates, grad_previous));
+            .for_each(|(block, (grad_gates, grad_previous))| {
+                work(block * per_block, grad_gates, grad_previous)
+            });
     }
     (grad_gates, grad_previous)
 }
@@ -368,7 +440,13 @@ pub(crate) fn layer_gradients<E: Elem>(
     input: Option<&[E]>,
     input_weights: Option<&[E]>,
 ) -> LayerGradients<E> {
-    let Dims { steps, directions, batch, hidden, features } = dims;
+    let Dims {
+        steps,
+        directions,
+        batch,
+        hidden,
+        features,
+    } = dims;
     let width = dims.gates();
     let row_width = directions * width;
     // The input projection's gradient, back in time order.
@@ -394,17 +472,39 @@ pub(crate) fn layer_gradients<E: Elem>(
     let grad_input = input_weights.map(|w| {
         // dx = dxp · W_xᵀ
         let mut dx = vec![E::zero(); rows * features];
-        matmul(&mut dx, features, false, &grad_xp, (row_width, 1), w, (1, row_width), (rows, features, row_width), true);
+        matmul(
+            &mut dx,
+            features,
+            false,
+            &grad_xp,
+            (row_width, 1),
+            w,
+            (1, row_width),
+            (rows, features, row_width),
+            true,
+        );
         dx
     });
     let grad_input_weights = input.map(|x| {
         // dW_x = xᵀ · dxp
         let mut dw = vec![E::zero(); features * row_width];
-        matmul(&mut dw, row_width, false, x, (1, features), &grad_xp, (row_width, 1), (features, row_width, rows), true);
+        matmul(
+            &mut dw,
+            row_width,
+            false,
+            x,
+            (1, features),
+            &grad_xp,
+            (row_width, 1),
+            (features, row_width, rows),
+            true,
+        );
         dw
     });
     // dW[d] = Σ_steps h_prev[d]ᵀ · dz[d]: one product over all steps and rows.
-    let reached: Vec<usize> = (0..steps).filter(|&s| grad_gates[s].is_some() && previous[s].is_some()).collect();
+    let reached: Vec<usize> = (0..steps)
+        .filter(|&s| grad_gates[s].is_some() && previous[s].is_some())
+        .collect();
     let reached_rows = reached.len() * batch;
     let mut grad_weights = vec![E::zero(); directions * hidden * width];
     let mut states = vec![E::zero(); reached_rows * hidden];
@@ -416,7 +516,8 @@ pub(crate) fn layer_gradients<E: Elem>(
             for b in 0..batch {
                 let row = r * batch + b;
                 let state = (d * batch + b) * 2 * hidden;
-                states[row * hidden..(row + 1) * hidden].copy_from_slice(&previous[state..state + hidden]);
+                states[row * hidden..(row + 1) * hidden]
+                    .copy_from_slice(&previous[state..state + hidden]);
                 let gate = (d * batch + b) * width;
                 gate_rows[row * width..(row + 1) * width].copy_from_slice(&dz[gate..gate + width]);
             }
@@ -433,7 +534,12 @@ pub(crate) fn layer_gradients<E: Elem>(
             true,
         );
     }
-    LayerGradients { input: grad_input, input_weights: grad_input_weights, bias, weights: grad_weights }
+    LayerGradients {
+        input: grad_input,
+        input_weights: grad_input_weights,
+        bias,
+        weights: grad_weights,
+    }
 }
 
 with_widest_simd!(forward_rows<E>(gates: &mut [E], previous: &[E], next: &mut [E], tanh_cell: &mut [E], hidden: usize) {
@@ -484,5 +590,36 @@ with_widest_simd!(backward_rows<E>(gates: &[E], tanh_cell: &[E], previous: &[E],
             dz_g[k] = dc * i[k] * (one - g[k] * g[k]);
             dc_prev[k] = dc * f[k];
         }
+    }
+});
+
+with_widest_simd!(log_sum_exp_row<E>(logits: &[E], scratch: &mut [E], out: &mut E) {
+    // Sixteen running maxima and sums, so the reductions vectorise.
+    let mut maxima = [E::neg_infinity(); 16];
+    let mut chunks = logits.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in maxima.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    let max = chunks.remainder().iter().chain(&maxima).fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+    for (e, &v) in scratch.iter_mut().zip(logits) {
+        *e = (v - max).exp_activation();
+    }
+    let mut lanes = [E::zero(); 16];
+    let mut chunks = scratch.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = *lane + v;
+        }
+    }
+    let tail = chunks.remainder().iter().fold(E::zero(), |a, &v| a + v);
+    let sum = lanes.iter().fold(tail, |a, &v| a + v);
+    *out = max + sum.ln();
+});
+
+with_widest_simd!(softmax_gradient_row<E>(row: &mut [E], log_sum_exp: E, scale: E) {
+    for v in row.iter_mut() {
+        *v = (*v - log_sum_exp).exp_activation() * scale;
     }
 });

@@ -18,6 +18,7 @@
 #![allow(deprecated)]
 
 mod autodiff;
+mod cross_entropy;
 mod fastmath;
 mod kernel;
 
@@ -28,6 +29,7 @@ use burn::backend::{Backend, Dispatch, backend_extension, read_sync, tensor::Flo
 use burn::prelude::*;
 use burn::tensor::DType;
 
+pub(crate) use cross_entropy::{Targets, linear_cross_entropy};
 pub(crate) use kernel::Dims;
 use kernel::{Elem, StepActivations};
 
@@ -120,7 +122,9 @@ impl LayerRun {
                 previous: vec![None; self.dims.steps],
             })
         });
-        f(cache.downcast_mut::<LayerCache<E>>().expect("one dtype per layer call"))
+        f(cache
+            .downcast_mut::<LayerCache<E>>()
+            .expect("one dtype per layer call"))
     }
 
     /// Frees the host copies and gathered gradients.
@@ -148,7 +152,11 @@ fn to_host<B: Backend, E: Elem>(tensor: FloatTensor<B>) -> Vec<E> {
         .expect("the tensor's dtype")
 }
 
-fn from_host<B: Backend, E: Elem>(values: Vec<E>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
+fn from_host<B: Backend, E: Elem>(
+    values: Vec<E>,
+    shape: &[usize],
+    device: &B::Device,
+) -> FloatTensor<B> {
     B::float_from_data(TensorData::new(values, shape.to_vec()), device)
 }
 
@@ -176,7 +184,12 @@ fn forward_on<B: Backend, E: Elem>(
             let input = Arc::new(to_host::<B, E>(inputs.input.clone()));
             let input_weights = Arc::new(to_host::<B, E>(inputs.input_weights.clone()));
             let bias = to_host::<B, E>(inputs.bias.clone());
-            cache.xp = Some(Arc::new(kernel::input_projection(dims, &input, &input_weights, &bias)));
+            cache.xp = Some(Arc::new(kernel::input_projection(
+                dims,
+                &input,
+                &input_weights,
+                &bias,
+            )));
             cache.weights = Some(Arc::new(to_host::<B, E>(inputs.weights.clone())));
             cache.input = keep_input.then_some(input);
             cache.input_weights = keep_input_weights.then_some(input_weights);
@@ -185,7 +198,11 @@ fn forward_on<B: Backend, E: Elem>(
             Some((produced_by, state)) if step > 0 && produced_by == step - 1 => Some(state),
             _ => None,
         };
-        (cache.xp.clone().expect("made above"), cache.weights.clone().expect("made above"), previous)
+        (
+            cache.xp.clone().expect("made above"),
+            cache.weights.clone().expect("made above"),
+            previous,
+        )
     });
     let previous = previous.unwrap_or_else(|| Arc::new(to_host::<B, E>(state)));
     let (next, saved) = kernel::step_forward(dims, step, &xp, &weights, previous);
@@ -222,7 +239,12 @@ pub trait LstmStepBackend: Backend {
         step: usize,
         run: LayerRun,
     ) -> FloatTensor<Self> {
-        let inputs = Primitives { input: &input, input_weights: &input_weights, bias: &bias, weights: &weights };
+        let inputs = Primitives {
+            input: &input,
+            input_weights: &input_weights,
+            bias: &bias,
+            weights: &weights,
+        };
         match state.dtype() {
             DType::F64 => forward_on::<Self, f64>(inputs, state, step, &run, (false, false)).0,
             _ => forward_on::<Self, f32>(inputs, state, step, &run, (false, false)).0,
@@ -236,7 +258,12 @@ impl LstmStepBackend for Flex {}
 impl LstmStepBackend for NdArray {}
 
 /// Runs one fused step (see [`LstmStepBackend::lstm_step`]).
-pub(crate) fn lstm_step(inputs: &StepInputs, state: Tensor<3>, step: usize, run: &LayerRun) -> Tensor<3> {
+pub(crate) fn lstm_step(
+    inputs: &StepInputs,
+    state: Tensor<3>,
+    step: usize,
+    run: &LayerRun,
+) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as LstmStepBackend>::lstm_step(
         inputs.input.clone().into_dispatch(),
         inputs.input_weights.clone().into_dispatch(),

@@ -9,7 +9,10 @@ use burn::prelude::*;
 use burn::tensor::Int;
 use burn::tensor::activation::relu;
 
+use std::sync::Arc;
+
 use crate::error::{LstmError, Result};
+use crate::fused;
 use crate::init::LstmInit;
 use crate::lstm::{Lstm, LstmConfig};
 use crate::state::LstmState;
@@ -165,33 +168,119 @@ impl LanguageModel {
     ///
     /// Returns `[batch, vocab]`.
     pub fn forward_last(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {
-        let embedded = self.dropout.forward(self.embedding.forward(tokens));
-        let (_, state) = self.lstm.try_forward_padded(embedded, lengths, None)?;
-        let [rows, batch, features] = state.hidden.dims();
-        let last = state
-            .hidden
-            .slice(s![rows - 1..rows])
-            .reshape([batch, 1, features]);
-        Ok(self.project(last).reshape([batch, self.vocab_size()]))
+        Ok(self.output_projection(self.last_features(tokens, lengths)?))
     }
 
     /// The head: dropout, optional dense ReLU layer, projection to the vocabulary.
     fn project(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [batch, seq, _] = hidden.dims();
+        let features = self.features(hidden);
+        let size = features.dims()[2];
+        self.output_projection(features.reshape([batch * seq, size]))
+            .reshape([batch, seq, self.vocab_size()])
+    }
+
+    /// Dropout and the optional dense ReLU layer: `[batch, seq, F]`.
+    fn features(&self, hidden: Tensor<3>) -> Tensor<3> {
         let mut features = self.dropout.forward(hidden);
         if let Some(dense) = &self.dense {
             features = self.dense_dropout.forward(relu(dense.forward(features)));
         }
+        features
+    }
+
+    /// The output layer's weight (as stored: `[F, vocab]`, or the embedding `[vocab, F]`
+    /// when tied, which the flag says) and bias `[vocab]`.
+    fn output_parameters(&self) -> (Tensor<2>, bool, Tensor<1>) {
         match (&self.output, &self.tied_bias) {
-            (Some(output), _) => output.forward(features),
-            (None, Some(bias)) => {
-                let [batch, seq, size] = features.dims();
-                let weights = self.embedding.weight.val().transpose();
-                (features.reshape([batch * seq, size]).matmul(weights)
-                    + bias.val().unsqueeze_dim(0))
-                .reshape([batch, seq, self.vocab_size()])
+            (Some(output), _) => {
+                let weight = output.weight.val();
+                let bias = match &output.bias {
+                    Some(bias) => bias.val(),
+                    None => Tensor::zeros([self.vocab_size()], (&weight.device(), weight.dtype())),
+                };
+                (weight, false, bias)
             }
+            (None, Some(bias)) => (self.embedding.weight.val(), true, bias.val()),
             (None, None) => unreachable!("a language model has an output projection"),
         }
+    }
+
+    /// `[n, F]` features → `[n, vocab]` logits.
+    fn output_projection(&self, features: Tensor<2>) -> Tensor<2> {
+        let (weight, tied, bias) = self.output_parameters();
+        let weight = if tied { weight.transpose() } else { weight };
+        features.matmul(weight) + bias.unsqueeze_dim(0)
+    }
+
+    /// Mean next-token cross-entropy of `features` `[n, F]` against `targets` (`n` token
+    /// indices), not counting targets equal to `ignore`. On the CPU backends the output layer
+    /// and the loss run as one fused operation.
+    fn output_loss(
+        &self,
+        features: Tensor<2>,
+        targets: &[usize],
+        ignore: Option<usize>,
+    ) -> Tensor<1> {
+        let device = features.device();
+        if fused::supported(&device, features.dtype()) {
+            let (weight, transposed, bias) = self.output_parameters();
+            let targets = fused::Targets {
+                indices: Arc::new(targets.to_vec()),
+                ignore,
+                transposed,
+            };
+            return fused::linear_cross_entropy(features, weight, bias, targets);
+        }
+        let values: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
+        let targets = Tensor::from_data(TensorData::new(values, [targets.len()]), &device);
+        Self::cross_entropy(self.output_projection(features), targets, ignore)
+    }
+
+    /// Mean cross-entropy of the next-token predictions at every position.
+    ///
+    /// - `tokens`: `[batch, seq]`; `targets`: the `batch × seq` next tokens, row-major
+    /// - `state`: carried from the previous chunk, or `None`
+    ///
+    /// Returns the loss `[1]` and the final state.
+    pub fn next_token_loss(
+        &self,
+        tokens: Tensor<2, Int>,
+        targets: &[usize],
+        state: Option<LstmState>,
+    ) -> (Tensor<1>, LstmState) {
+        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let (hidden, state) = self.lstm.forward(embedded, state);
+        let [batch, seq, _] = hidden.dims();
+        let features = self.features(hidden);
+        let size = features.dims()[2];
+        let loss = self.output_loss(features.reshape([batch * seq, size]), targets, None);
+        (loss, state)
+    }
+
+    /// Mean cross-entropy of the prediction after each row's last real token (the Keras
+    /// recipe); see [`LanguageModel::forward_last`] for `tokens` and `lengths`.
+    pub fn last_token_loss(
+        &self,
+        tokens: Tensor<2, Int>,
+        lengths: &[usize],
+        targets: &[usize],
+    ) -> Result<Tensor<1>> {
+        let features = self.last_features(tokens, lengths)?;
+        Ok(self.output_loss(features, targets, None))
+    }
+
+    fn last_features(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {
+        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let (_, state) = self.lstm.try_forward_padded(embedded, lengths, None)?;
+        let [rows, batch, size] = state.hidden.dims();
+        let last = state
+            .hidden
+            .slice(s![rows - 1..rows])
+            .reshape([batch, 1, size]);
+        let features = self.features(last);
+        let width = features.dims()[2];
+        Ok(features.reshape([batch, width]))
     }
 
     /// Mean cross-entropy of `logits` `[n, vocab]` against `targets` `[n]`, ignoring targets

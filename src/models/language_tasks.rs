@@ -144,23 +144,9 @@ impl TrainTask for StreamTask {
     fn batch_loss(&mut self, model: &LanguageModel, batch: usize) -> BatchLoss {
         let (inputs, targets, steps) = self.train.chunk(batch);
         let rows = self.train.batch();
-        let (logits, state) = model.forward(
-            int_tensor(&inputs, [rows, steps], &self.device),
-            self.state.take(),
-        );
+        let tokens = int_tensor(&inputs, [rows, steps], &self.device);
+        let (loss, state) = model.next_token_loss(tokens, &targets, self.state.take());
         self.state = Some(state.detach());
-        let targets: Tensor<1, Int> = Tensor::from_data(
-            TensorData::new(
-                targets.iter().map(|&t| t as i64).collect::<Vec<_>>(),
-                [rows * steps],
-            ),
-            &self.device,
-        );
-        let loss = LanguageModel::cross_entropy(
-            logits.reshape([rows * steps, model.vocab_size()]),
-            targets,
-            None,
-        );
         let scale = if self.sum_over_steps {
             steps as f64
         } else {
@@ -314,6 +300,8 @@ impl TrainTask for WindowTask {
     type Model = LanguageModel;
 
     fn start_epoch(&mut self, _epoch: usize, seed: u64) -> usize {
+        // The order of each epoch depends on its seed alone, so a resumed run repeats it.
+        self.order = (0..self.train.len()).collect();
         self.order.shuffle(&mut StdRng::seed_from_u64(seed));
         self.train.len().div_ceil(self.batch_size)
     }
@@ -321,14 +309,12 @@ impl TrainTask for WindowTask {
     fn batch_loss(&mut self, model: &LanguageModel, batch: usize) -> BatchLoss {
         let start = batch * self.batch_size;
         let indices = &self.order[start..(start + self.batch_size).min(self.order.len())];
-        let (tokens, lengths, targets) = self.train.batch(indices, &self.device);
-        let logits = model
-            .forward_last(tokens, &lengths)
+        let (tokens, lengths, _) = self.train.batch(indices, &self.device);
+        let targets: Vec<usize> = indices.iter().map(|&i| self.train.targets[i]).collect();
+        let loss = model
+            .last_token_loss(tokens, &lengths, &targets)
             .expect("windows have valid lengths");
-        BatchLoss::new(
-            LanguageModel::cross_entropy(logits, targets, None),
-            indices.len(),
-        )
+        BatchLoss::new(loss, indices.len())
     }
 
     fn evaluate(&mut self, model: &LanguageModel) -> Evaluation {

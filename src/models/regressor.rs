@@ -134,19 +134,23 @@ pub struct RegressionTask {
 }
 
 impl RegressionTask {
-    /// Windows to train on, optional validation windows, the batch size (the whole set when
-    /// larger), and the autodiff device the model lives on.
+    /// Windows to train on, optional validation windows, the batch size (0, or more than
+    /// there are windows: the whole set), and the autodiff device the model lives on.
     pub fn new(
         train: WindowSet,
         valid: Option<WindowSet>,
         batch_size: usize,
         device: &Device,
     ) -> Self {
+        let batch_size = match batch_size {
+            0 => train.len().max(1),
+            size => size,
+        };
         Self {
-            order: (0..train.len()).collect(),
+            order: Vec::new(),
             train,
             valid,
-            batch_size: batch_size.max(1),
+            batch_size,
             device: device.clone(),
         }
     }
@@ -166,7 +170,9 @@ impl TrainTask for RegressionTask {
     type Model = SequenceRegressor;
 
     fn start_epoch(&mut self, _epoch: usize, seed: u64) -> usize {
-        // Full-batch training keeps the data order (as PyTorch does without a loader).
+        // Full-batch training keeps the data order (as PyTorch does without a loader). The
+        // order of each epoch depends on its seed alone, so a resumed run repeats it.
+        self.order = (0..self.train.len()).collect();
         if self.batch_size < self.train.len() {
             self.order.shuffle(&mut StdRng::seed_from_u64(seed));
         }

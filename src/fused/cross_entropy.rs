@@ -1,0 +1,411 @@
+//! A fused output layer and cross-entropy for language models on the CPU backends:
+//! `mean_n −log softmax(x_n·W + b)[t_n]` in one operation, with its own backward node.
+//!
+//! burn's own path materialises the logits, their log-softmax (a libm `exp` per logit) and
+//! the gradient of each as separate `[N, vocab]` tensors; with a 10 000-word vocabulary that
+//! is most of a training step. Here the logits are made once, the softmax uses the vectorised
+//! `exp`, and the backward pass turns them straight into the three gradients.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::{
+    Autodiff, Backend, Dispatch, TensorMetadata, backend_extension, tensor::FloatTensor,
+};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+#[cfg(feature = "flex")]
+use burn::backend::Flex;
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
+
+use super::kernel::{Elem, log_sum_exp_row, matmul, softmax_gradient_row};
+use super::{from_host, to_host};
+
+/// The targets of a fused cross-entropy, and how its weight is laid out.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// `[N]` target indices.
+    pub indices: Arc<Vec<usize>>,
+    /// Rows whose target is this index do not count (padding).
+    pub ignore: Option<usize>,
+    /// The weight is `[vocab, F]` (an embedding matrix, tied) instead of `[F, vocab]`.
+    pub transposed: bool,
+}
+
+/// Sizes: `N` rows of `F` features, `V` classes.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    rows: usize,
+    features: usize,
+    classes: usize,
+}
+
+impl Sizes {
+    fn of<B: Backend>(features: &FloatTensor<B>, bias: &FloatTensor<B>) -> Self {
+        let shape = features.shape();
+        Self {
+            rows: shape[0],
+            features: shape[1],
+            classes: bias.shape()[0],
+        }
+    }
+
+    /// `(row, column)` strides of the weight read as `[F, V]`.
+    fn weight_strides(&self, transposed: bool) -> (usize, usize) {
+        if transposed {
+            (1, self.features)
+        } else {
+            (self.classes, 1)
+        }
+    }
+}
+
+/// Host-side forward: the logits (kept for backward), each row's log-sum-exp, the mean loss.
+struct Forward<E> {
+    logits: Vec<E>,
+    log_sum_exp: Vec<E>,
+    counted: usize,
+    loss: E,
+}
+
+fn forward_host<E: Elem>(
+    sizes: Sizes,
+    features: &[E],
+    weight: &[E],
+    bias: &[E],
+    targets: &Targets,
+) -> Forward<E> {
+    let Sizes {
+        rows,
+        features: width,
+        classes,
+    } = sizes;
+    let mut logits = Vec::with_capacity(rows * classes);
+    for _ in 0..rows {
+        logits.extend_from_slice(bias);
+    }
+    matmul(
+        &mut logits,
+        classes,
+        true,
+        features,
+        (width, 1),
+        weight,
+        sizes.weight_strides(targets.transposed),
+        (rows, classes, width),
+        true,
+    );
+    let mut log_sum_exp = vec![E::zero(); rows];
+    let mut scratch = vec![E::zero(); classes];
+    let (mut total, mut counted) = (E::zero(), 0usize);
+    for (row, logits) in logits.chunks_exact(classes).enumerate() {
+        log_sum_exp_row(logits, &mut scratch, &mut log_sum_exp[row]);
+        let target = targets.indices[row];
+        if Some(target) != targets.ignore {
+            total = total + log_sum_exp[row] - logits[target];
+            counted += 1;
+        }
+    }
+    let loss = if counted == 0 {
+        E::zero()
+    } else {
+        total / E::from(counted).expect("a count")
+    };
+    Forward {
+        logits,
+        log_sum_exp,
+        counted,
+        loss,
+    }
+}
+
+/// What backward needs.
+#[derive(Debug)]
+struct Saved<E> {
+    sizes: Sizes,
+    features: Vec<E>,
+    weight: Vec<E>,
+    /// Taken by the backward pass, which turns them into their gradient in place.
+    logits: std::sync::Mutex<Vec<E>>,
+    log_sum_exp: Vec<E>,
+    counted: usize,
+    targets: Targets,
+}
+
+/// The gradients of the features `[N, F]`, the weight (its own layout) and the bias `[V]`,
+/// for an upstream gradient `grad` of the mean loss.
+fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>) {
+    let Sizes {
+        rows,
+        features: width,
+        classes,
+    } = saved.sizes;
+    let scale = if saved.counted == 0 {
+        E::zero()
+    } else {
+        grad / E::from(saved.counted).expect("a count")
+    };
+    // d logits = (softmax − one-hot) · scale, ignored rows zero.
+    let mut dlogits = std::mem::take(&mut *saved.logits.lock().expect("logits"));
+    for (row, d) in dlogits.chunks_exact_mut(classes).enumerate() {
+        let target = saved.targets.indices[row];
+        if Some(target) == saved.targets.ignore {
+            d.iter_mut().for_each(|v| *v = E::zero());
+            continue;
+        }
+        let lse = saved.log_sum_exp[row];
+        softmax_gradient_row(d, lse, scale);
+        d[target] = d[target] - scale;
+    }
+    let mut bias = vec![E::zero(); classes];
+    for d in dlogits.chunks_exact(classes) {
+        for (sum, &v) in bias.iter_mut().zip(d) {
+            *sum = *sum + v;
+        }
+    }
+    // d features = d logits · Wᵀ   (Wᵀ read through strides)
+    let (w_row, w_col) = saved.sizes.weight_strides(saved.targets.transposed);
+    let mut dfeatures = vec![E::zero(); rows * width];
+    matmul(
+        &mut dfeatures,
+        width,
+        false,
+        &dlogits,
+        (classes, 1),
+        &saved.weight,
+        (w_col, w_row),
+        (rows, width, classes),
+        true,
+    );
+    // d W = featuresᵀ · d logits, written in the weight's own layout.
+    let mut dweight = vec![E::zero(); width * classes];
+    if saved.targets.transposed {
+        // [V, F] = d logitsᵀ · features
+        matmul(
+            &mut dweight,
+            width,
+            false,
+            &dlogits,
+            (1, classes),
+            &saved.features,
+            (width, 1),
+            (classes, width, rows),
+            true,
+        );
+    } else {
+        matmul(
+            &mut dweight,
+            classes,
+            false,
+            &saved.features,
+            (1, width),
+            &dlogits,
+            (classes, 1),
+            (width, classes, rows),
+            true,
+        );
+    }
+    (dfeatures, dweight, bias)
+}
+
+#[derive(Debug)]
+enum SavedAny {
+    F32(Saved<f32>),
+    F64(Saved<f64>),
+}
+
+/// The fused output layer and loss as a burn backend operation.
+#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
+pub trait CrossEntropyBackend: Backend {
+    /// `mean −log softmax(features · W + bias)[target]` over the counted rows.
+    ///
+    /// - `features`: `[N, F]`; `weight`: `[F, V]` (or `[V, F]` when `targets.transposed`);
+    ///   `bias`: `[V]`
+    ///
+    /// Returns the loss, `[1]`.
+    fn linear_cross_entropy(
+        features: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        targets: Targets,
+    ) -> FloatTensor<Self> {
+        let device = features.device();
+        let sizes = Sizes::of::<Self>(&features, &bias);
+        match features.dtype() {
+            DType::F64 => {
+                let f = forward_host::<f64>(
+                    sizes,
+                    &to_host::<Self, f64>(features),
+                    &to_host::<Self, f64>(weight),
+                    &to_host::<Self, f64>(bias),
+                    &targets,
+                );
+                from_host::<Self, f64>(vec![f.loss], &[1], &device)
+            }
+            _ => {
+                let f = forward_host::<f32>(
+                    sizes,
+                    &to_host::<Self, f32>(features),
+                    &to_host::<Self, f32>(weight),
+                    &to_host::<Self, f32>(bias),
+                    &targets,
+                );
+                from_host::<Self, f32>(vec![f.loss], &[1], &device)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+impl CrossEntropyBackend for Flex {}
+#[cfg(feature = "ndarray")]
+impl CrossEntropyBackend for NdArray {}
+
+#[derive(Debug)]
+struct FusedCrossEntropy;
+
+impl<B: Backend> Backward<B, 3> for FusedCrossEntropy {
+    type State = Arc<SavedAny>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let ids = ops.parents.map(|parent| parent.map(|node| node.id));
+        let grad = grads.consume::<B>(&ops.node);
+        match &*ops.state {
+            SavedAny::F32(saved) => register::<B, f32>(saved, grad, ids, grads),
+            SavedAny::F64(saved) => register::<B, f64>(saved, grad, ids, grads),
+        }
+    }
+}
+
+fn register<B: Backend, E: Elem>(
+    saved: &Saved<E>,
+    grad: FloatTensor<B>,
+    [features_id, weight_id, bias_id]: [Option<NodeId>; 3],
+    grads: &mut Gradients,
+) {
+    let device = grad.device();
+    let grad = to_host::<B, E>(grad)[0];
+    let (dfeatures, dweight, dbias) = backward_host(saved, grad);
+    let Sizes {
+        rows,
+        features,
+        classes,
+    } = saved.sizes;
+    if let Some(id) = features_id {
+        grads.register::<B>(id, from_host::<B, E>(dfeatures, &[rows, features], &device));
+    }
+    if let Some(id) = weight_id {
+        let shape = if saved.targets.transposed {
+            [classes, features]
+        } else {
+            [features, classes]
+        };
+        grads.register::<B>(id, from_host::<B, E>(dweight, &shape, &device));
+    }
+    if let Some(id) = bias_id {
+        grads.register::<B>(id, from_host::<B, E>(dbias, &[classes], &device));
+    }
+}
+
+fn forward_saving<B: Backend, E: Elem>(
+    features: &FloatTensor<B>,
+    weight: &FloatTensor<B>,
+    bias: &FloatTensor<B>,
+    targets: Targets,
+) -> (FloatTensor<B>, Saved<E>) {
+    let device = features.device();
+    let sizes = Sizes::of::<B>(features, bias);
+    let features = to_host::<B, E>(features.clone());
+    let weight = to_host::<B, E>(weight.clone());
+    let forward = forward_host::<E>(
+        sizes,
+        &features,
+        &weight,
+        &to_host::<B, E>(bias.clone()),
+        &targets,
+    );
+    let loss = from_host::<B, E>(vec![forward.loss], &[1], &device);
+    let saved = Saved {
+        sizes,
+        features,
+        weight,
+        logits: std::sync::Mutex::new(forward.logits),
+        log_sum_exp: forward.log_sum_exp,
+        counted: forward.counted,
+        targets,
+    };
+    (loss, saved)
+}
+
+impl<B: Backend + CrossEntropyBackend, C: CheckpointStrategy> CrossEntropyBackend
+    for Autodiff<B, C>
+{
+    fn linear_cross_entropy(
+        features: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        targets: Targets,
+    ) -> FloatTensor<Self> {
+        match FusedCrossEntropy
+            .prepare::<C>([features.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (loss, saved) = match features.primitive().dtype() {
+                    DType::F64 => {
+                        let (loss, saved) = forward_saving::<B, f64>(
+                            features.primitive(),
+                            weight.primitive(),
+                            bias.primitive(),
+                            targets,
+                        );
+                        (loss, SavedAny::F64(saved))
+                    }
+                    _ => {
+                        let (loss, saved) = forward_saving::<B, f32>(
+                            features.primitive(),
+                            weight.primitive(),
+                            bias.primitive(),
+                            targets,
+                        );
+                        (loss, SavedAny::F32(saved))
+                    }
+                };
+                prep.finish(Arc::new(saved), loss)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::linear_cross_entropy(
+                features.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                targets,
+            )),
+        }
+    }
+}
+
+/// The fused output layer and mean cross-entropy (see [`CrossEntropyBackend`]).
+pub(crate) fn linear_cross_entropy(
+    features: Tensor<2>,
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+    targets: Targets,
+) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as CrossEntropyBackend>::linear_cross_entropy(
+        features.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        targets,
+    ))
+}
