@@ -272,3 +272,52 @@ impl StreamBatches {
         (inputs, targets, steps)
     }
 }
+
+/// An embedding matrix `[vocab, size]` from pre-trained word vectors in the GloVe / word2vec
+/// text format (`word v₁ … v_size` per line; a word2vec `count size` header line is skipped).
+/// Words without a vector start from `U(−0.1, 0.1)`; the padding row is zero. Returns the
+/// matrix and how many words had a vector.
+///
+/// # Errors
+/// An unreadable file, or a line whose numbers are not `size` finite floats (with its line).
+pub fn read_word_vectors(
+    path: &Path,
+    vocab: &Vocabulary,
+    size: usize,
+    device: &burn::prelude::Device,
+) -> Result<(burn::prelude::Tensor<2>, usize)> {
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+    let text = read_text(path)?;
+    let mut values: Vec<f32> = Tensor::<2>::random([vocab.len(), size], Distribution::Uniform(-0.1, 0.1), device)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let mut found = 0;
+    for (number, line) in text.lines().enumerate() {
+        let mut fields = line.split_whitespace();
+        let Some(word) = fields.next() else { continue };
+        let numbers: Vec<&str> = fields.collect();
+        if number == 0 && numbers.len() == 1 && word.parse::<usize>().is_ok() {
+            continue; // word2vec header
+        }
+        if numbers.len() != size {
+            return Err(LstmError::format(
+                path,
+                format!("line {}: expected {size} numbers after `{word}`, found {}", number + 1, numbers.len()),
+            ));
+        }
+        let Some(&index) = vocab.index.get(word) else { continue };
+        for (k, text) in numbers.iter().enumerate() {
+            let value: f32 = text.parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
+                LstmError::format(path, format!("line {}: `{text}` is not a finite number", number + 1))
+            })?;
+            values[index * size + k] = value;
+        }
+        found += 1;
+    }
+    if vocab.padding {
+        values[..size].iter_mut().for_each(|v| *v = 0.0);
+    }
+    Ok((Tensor::from_data(TensorData::new(values, [vocab.len(), size]), device), found))
+}

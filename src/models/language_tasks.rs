@@ -180,6 +180,10 @@ impl TrainTask for StreamTask {
     fn format_loss(loss: f64) -> String {
         format!("{loss:.3} (ppl {:.1})", loss.exp())
     }
+
+    fn item_name() -> &'static str {
+        "tokens"
+    }
 }
 
 /// Fixed windows of up to `window` tokens, each followed by the token to predict (the Keras
@@ -335,5 +339,9 @@ impl TrainTask for WindowTask {
 
     fn format_loss(loss: f64) -> String {
         format!("{loss:.3} (ppl {:.1})", loss.exp())
+    }
+
+    fn item_name() -> &'static str {
+        "windows"
     }
 }

@@ -197,4 +197,8 @@ impl TrainTask for RegressionTask {
             extra: vec![("train_mse".to_string(), train_mse)],
         }
     }
+
+    fn item_name() -> &'static str {
+        "windows"
+    }
 }

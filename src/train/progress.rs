@@ -37,6 +37,7 @@ pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     total_epochs: usize,
     format_loss: LossFormatter,
+    item_name: &'static str,
     epoch: usize,
     batches: usize,
     epoch_start: Instant,
@@ -45,15 +46,22 @@ pub(crate) struct Progress {
     loss_items: usize,
     next_line_at: usize,
     last_valid: Option<f64>,
+    started: Instant,
 }
 
 impl Progress {
-    pub(crate) fn new(mode: ProgressMode, total_epochs: usize, format_loss: LossFormatter) -> Self {
+    pub(crate) fn new(
+        mode: ProgressMode,
+        total_epochs: usize,
+        format_loss: LossFormatter,
+        item_name: &'static str,
+    ) -> Self {
         Self {
             mode,
             bar: None,
             total_epochs,
             format_loss,
+            item_name,
             epoch: 0,
             batches: 0,
             epoch_start: Instant::now(),
@@ -62,6 +70,7 @@ impl Progress {
             loss_items: 0,
             next_line_at: usize::MAX,
             last_valid: None,
+            started: Instant::now(),
         }
     }
 
@@ -116,21 +125,23 @@ impl Progress {
                         .map(|v| format!(" valid {}", (self.format_loss)(v)))
                         .unwrap_or_default();
                     bar.set_message(format!(
-                        "epoch {}/{} train {}{valid} {rate:.0} items/s",
+                        "epoch {}/{} train {}{valid} {rate:.0} {}/s",
                         self.epoch + 1,
                         self.total_epochs,
                         (self.format_loss)(mean),
+                        self.item_name,
                     ));
                 }
             }
             ProgressMode::Lines if batch + 1 >= self.next_line_at && batch + 1 < self.batches => {
                 println!(
-                    "epoch {}/{}: batch {}/{} train {} ({rate:.0} items/s)",
+                    "epoch {}/{}: batch {}/{} train {} ({rate:.0} {}/s)",
                     self.epoch + 1,
                     self.total_epochs,
                     batch + 1,
                     self.batches,
-                    (self.format_loss)(mean)
+                    (self.format_loss)(mean),
+                    self.item_name
                 );
                 self.next_line_at += self.batches / 4;
             }
@@ -158,7 +169,12 @@ impl Progress {
         for (name, value) in &record.extra {
             line += &format!("  {name} {}", format_metric(*value));
         }
-        line += &format!("  lr {}  ({:.2} s)", record.learning_rate, record.seconds);
+        line += &format!(
+            "  lr {}  ({:.2} s; {:.1} s in all)",
+            record.learning_rate,
+            record.seconds,
+            self.started.elapsed().as_secs_f64()
+        );
         self.println(&line);
     }
 

@@ -71,6 +71,11 @@ pub trait TrainTask {
     fn format_loss(loss: f64) -> String {
         format!("{loss:.3e}")
     }
+
+    /// What the items of [`BatchLoss::items`] are, for the throughput display.
+    fn item_name() -> &'static str {
+        "items"
+    }
 }
 
 /// How long and how to train.
@@ -191,7 +196,7 @@ impl Trainer {
             state = loaded_state;
         }
 
-        let mut progress = Progress::new(self.progress, config.epochs, T::format_loss);
+        let mut progress = Progress::new(self.progress, config.epochs, T::format_loss, T::item_name());
         if let Some(epoch) = resumed_from {
             progress.println(&format!(
                 "resuming from the checkpoint after epoch {epoch} in {}",
