@@ -11,6 +11,8 @@
 //! In PyTorch, `lstm.load_state_dict(safetensors.torch.load_file("back.safetensors"))` takes
 //! the exported file as it is.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,13 +46,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_with(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {

@@ -14,21 +14,24 @@
 //! Artifacts go to `artifacts/lm/<preset>/` (or `--artifacts DIR`): `config.json`,
 //! `vocab.json`, `model.bpk`, `metrics.csv`, `perplexity.png`, `samples.txt`, `checkpoint/`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
-use burn_lstm::backend::BackendChoice;
 use burn_lstm::data::{Tokenizer, Vocabulary, read_corpus};
 use burn_lstm::models::{
-    LanguageModel, LanguageModelConfig, NextTokenWindows, Sampling, StreamTask, TextScore, WindowTask,
-    generate, score_stream,
+    LanguageModel, LanguageModelConfig, NextTokenWindows, Sampling, StreamTask, TextScore,
+    WindowTask, generate, score_stream,
 };
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::train::files::{load_config, load_module, save_config, set_aside_previous_run, write_atomic};
-use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig};
+use burn_lstm::train::files::{
+    load_config, load_module, save_config, set_aside_previous_run, write_atomic,
+};
+use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};
 use clap::{Parser, ValueEnum};
 
@@ -42,14 +45,6 @@ enum Preset {
     /// The seed's Keras recipe: windows of words → next word, Embedding(100), LSTM(64,
     /// dropout 0.1, recurrent dropout 0.1), Dense(64, relu), Dropout(0.5), softmax, Adam.
     Keras,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Progress {
-    Auto,
-    Bar,
-    Lines,
-    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -133,19 +128,8 @@ struct Args {
     /// Do not train: report the saved model's validation and test perplexity.
     #[arg(long, conflicts_with = "resume")]
     evaluate: bool,
-    /// Backend: flex or ndarray (CPU), wgpu (with `--features wgpu`).
-    #[arg(long, value_parser = parse_backend)]
-    backend: Option<BackendChoice>,
-    #[arg(long, value_enum, default_value = "auto")]
-    progress: Progress,
-}
-
-fn parse_backend(name: &str) -> std::result::Result<BackendChoice, String> {
-    let choice: BackendChoice = name.parse()?;
-    match BackendChoice::compiled().contains(&choice) {
-        true => Ok(choice),
-        false => Err(format!("`{name}` is not compiled in; rebuild with `--features {name}`")),
-    }
+    #[command(flatten)]
+    run: common::RunOptions,
 }
 
 /// Where the text comes from and how it is cut into tokens.
@@ -193,32 +177,21 @@ impl Corpus {
     }
 }
 
-/// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
-/// kernel and pays page faults to get them back.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_with(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {
-    let backend = match args.backend {
-        Some(choice) => choice,
-        None => BackendChoice::default_compiled()?,
+    let (backend, device) = common::start_device(args.run.backend)?;
+    let name = if args.text.is_some() {
+        "text"
+    } else {
+        preset_name(args.preset)
     };
-    // SAFETY: single-threaded here, before any backend starts; keeps burn's default device
-    // (which its optimizer-state loader asks for) on the chosen backend.
-    unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
-    let device = backend.device()?;
-    let name = if args.text.is_some() { "text" } else { preset_name(args.preset) };
-    let artifacts = args.artifacts.clone().unwrap_or_else(|| PathBuf::from("artifacts/lm").join(name));
+    let artifacts = args
+        .artifacts
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("artifacts/lm").join(name));
 
     if let Some(prompt) = &args.generate {
         let (config, vocab, model) = load_artifacts(&artifacts, &device)?;
@@ -228,13 +201,24 @@ fn run(args: Args) -> Result<()> {
             .with_seed(args.sample_seed);
         let tokens = generate(&model, &vocab, prompt, &sampling, &device)?;
         let tokenizer = tokenizer_of(&config.data);
-        println!("{prompt}{}{}", if tokenizer == Tokenizer::Word { " " } else { "" }, tokenizer.detokenize(&tokens));
+        println!(
+            "{prompt}{}{}",
+            if tokenizer == Tokenizer::Word {
+                " "
+            } else {
+                ""
+            },
+            tokenizer.detokenize(&tokens)
+        );
         return Ok(());
     }
     if args.evaluate {
         let (config, vocab, model) = load_artifacts(&artifacts, &device)?;
         let corpus = load_corpus(&config.data, Some(vocab), config.windows)?;
-        let (valid, test) = (score(&config, &model, &corpus.valid, &device)?, score(&config, &model, &corpus.test, &device)?);
+        let (valid, test) = (
+            score(&config, &model, &corpus.valid, &device)?,
+            score(&config, &model, &corpus.test, &device)?,
+        );
         report_scores(&valid, &test);
         return Ok(());
     }
@@ -246,10 +230,16 @@ fn run(args: Args) -> Result<()> {
     } else {
         build_config(&args)?
     };
-    if args.resume && let Some(epochs) = args.epochs {
+    if args.resume
+        && let Some(epochs) = args.epochs
+    {
         config.training.epochs = epochs;
     }
-    let saved_vocab = if args.resume { Some(Vocabulary::load(&artifacts.join("vocab.json"))?) } else { None };
+    let saved_vocab = if args.resume {
+        Some(Vocabulary::load(&artifacts.join("vocab.json"))?)
+    } else {
+        None
+    };
     let corpus = load_corpus(&config.data, saved_vocab, config.windows)?;
     config.model.vocab_size = corpus.vocab.len();
     let train_tokens: usize = corpus.train.iter().map(Vec::len).sum();
@@ -264,7 +254,8 @@ fn run(args: Args) -> Result<()> {
     train_device.seed(config.training.seed);
     let model = build_model(&config, &corpus.vocab, args.glove.as_deref(), &train_device)?;
     println!("model: {} parameters", model.num_params());
-    let trainer = Trainer::new(config.training.clone(), &artifacts, &train_device).with_progress(progress_mode(args.progress));
+    let trainer = Trainer::new(config.training.clone(), &artifacts, &train_device)
+        .with_progress(args.run.progress.mode());
 
     // Everything is checked before the artifacts directory is touched.
     let started = Instant::now();
@@ -320,17 +311,12 @@ fn preset_name(preset: Preset) -> &'static str {
     }
 }
 
-fn progress_mode(choice: Progress) -> ProgressMode {
-    match choice {
-        Progress::Auto => ProgressMode::auto(),
-        Progress::Bar => ProgressMode::Bar,
-        Progress::Lines => ProgressMode::Lines,
-        Progress::None => ProgressMode::Silent,
-    }
-}
-
 fn tokenizer_of(data: &DataConfig) -> Tokenizer {
-    if data.tokenizer == "char" { Tokenizer::Char } else { Tokenizer::Word }
+    if data.tokenizer == "char" {
+        Tokenizer::Char
+    } else {
+        Tokenizer::Word
+    }
 }
 
 /// The preset's settings, with the command line's overrides.
@@ -347,14 +333,81 @@ fn build_config(args: &Args) -> Result<LmConfig> {
     let preset = if text { Preset::Small } else { args.preset };
     // (embedding, hidden, layers, dropout, recurrent dropout, dense, batch, unroll, epochs,
     //  optimizer, lr, decay after, clip, max train tokens)
-    let (embedding, hidden, layers, dropout, recurrent_dropout, dense, batch, unroll, epochs, optimizer, lr, decay_after, clip, max_tokens) =
-        match preset {
-            Preset::Small => (128, 128, 2, 0.0, 0.0, None, 32, 20, 4, OptimizerConfig::Sgd, 1.0, Some(2), Some(5.0), if text { None } else { Some(300_000) }),
-            Preset::ZarembaSmall => (200, 200, 2, 0.0, 0.0, None, 20, 20, 13, OptimizerConfig::Sgd, 1.0, Some(4), Some(5.0), None),
-            Preset::Keras => (100, 64, 1, 0.1, 0.1, Some(64), 128, 10, 5, OptimizerConfig::Adam { epsilon: 1e-7 }, 1e-3, None, None, Some(200_000)),
-        };
-    let optimizer = if args.adam { OptimizerConfig::adam() } else { optimizer };
-    let lr = args.lr.unwrap_or(if args.adam && preset != Preset::Keras { 1e-3 } else { lr });
+    let (
+        embedding,
+        hidden,
+        layers,
+        dropout,
+        recurrent_dropout,
+        dense,
+        batch,
+        unroll,
+        epochs,
+        optimizer,
+        lr,
+        decay_after,
+        clip,
+        max_tokens,
+    ) = match preset {
+        Preset::Small => (
+            128,
+            128,
+            2,
+            0.0,
+            0.0,
+            None,
+            32,
+            20,
+            4,
+            OptimizerConfig::Sgd,
+            1.0,
+            Some(2),
+            Some(5.0),
+            if text { None } else { Some(300_000) },
+        ),
+        Preset::ZarembaSmall => (
+            200,
+            200,
+            2,
+            0.0,
+            0.0,
+            None,
+            20,
+            20,
+            13,
+            OptimizerConfig::Sgd,
+            1.0,
+            Some(4),
+            Some(5.0),
+            None,
+        ),
+        Preset::Keras => (
+            100,
+            64,
+            1,
+            0.1,
+            0.1,
+            Some(64),
+            128,
+            10,
+            5,
+            OptimizerConfig::Adam { epsilon: 1e-7 },
+            1e-3,
+            None,
+            None,
+            Some(200_000),
+        ),
+    };
+    let optimizer = if args.adam {
+        OptimizerConfig::adam()
+    } else {
+        optimizer
+    };
+    let lr = args.lr.unwrap_or(if args.adam && preset != Preset::Keras {
+        1e-3
+    } else {
+        lr
+    });
     let embedding = args.embedding.unwrap_or(embedding);
     let (init, scale) = match preset {
         Preset::Keras => (LstmInit::keras(), None),
@@ -368,11 +421,17 @@ fn build_config(args: &Args) -> Result<LmConfig> {
         .with_tie_weights(args.tie_weights)
         .with_init(init)
         .with_other_init_scale(scale);
-    let schedule = LrSchedule::new(lr).with_decay_after(if args.adam { None } else { decay_after }).with_decay(0.5);
+    let schedule = LrSchedule::new(lr)
+        .with_decay_after(if args.adam { None } else { decay_after })
+        .with_decay(0.5);
     let training = TrainingConfig::new(args.epochs.unwrap_or(epochs), optimizer, schedule)
         .with_clip_grad_norm(args.clip.or(clip))
         .with_seed(args.seed);
-    for (name, value) in [("--batch-size", args.batch_size.unwrap_or(batch)), ("--unroll", args.unroll.unwrap_or(unroll)), ("--epochs", training.epochs)] {
+    for (name, value) in [
+        ("--batch-size", args.batch_size.unwrap_or(batch)),
+        ("--unroll", args.unroll.unwrap_or(unroll)),
+        ("--epochs", training.epochs),
+    ] {
         if value == 0 {
             return Err(LstmError::Config(format!("{name} must be at least 1")));
         }
@@ -399,9 +458,16 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
     let (train_text, valid_text, test_text) = if data.source == "ptb" {
         let dir = Path::new(&data.path);
         if !dir.join("train.txt").exists() {
-            return Err(LstmError::format(dir, "no train.txt here: run scripts/fetch-ptb.sh, or pass --text FILE"));
+            return Err(LstmError::format(
+                dir,
+                "no train.txt here: run scripts/fetch-ptb.sh, or pass --text FILE",
+            ));
         }
-        (read_corpus(&dir.join("train.txt"))?, read_corpus(&dir.join("valid.txt"))?, read_corpus(&dir.join("test.txt"))?)
+        (
+            read_corpus(&dir.join("train.txt"))?,
+            read_corpus(&dir.join("valid.txt"))?,
+            read_corpus(&dir.join("test.txt"))?,
+        )
     } else {
         let text = read_corpus(Path::new(&data.path))?;
         let chars: Vec<char> = text.chars().collect();
@@ -411,7 +477,11 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
     };
     let lines = |text: &str| -> Vec<Vec<String>> {
         match tokenizer {
-            Tokenizer::Word => text.lines().filter(|l| !l.trim().is_empty()).map(|l| tokenizer.tokenize(l)).collect(),
+            Tokenizer::Word => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| tokenizer.tokenize(l))
+                .collect(),
             Tokenizer::Char => vec![tokenizer.tokenize(text)],
         }
     };
@@ -422,30 +492,77 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
             kept += line.len();
             kept <= limit
         });
-        if tokenizer == Tokenizer::Char && let Some(line) = train_lines.first_mut() {
+        if tokenizer == Tokenizer::Char
+            && let Some(line) = train_lines.first_mut()
+        {
             line.truncate(limit);
         }
     }
+    let (valid_lines, test_lines) = (lines(&valid_text), lines(&test_text));
     let vocab = match vocab {
         Some(vocab) => vocab,
-        None => Vocabulary::build(tokenizer, &train_lines.concat(), data.vocab_size, windows),
+        // The Penn Treebank's training split holds its whole vocabulary (<unk> included). For
+        // a user's text the symbols of all of it are known, so held-out text can be encoded.
+        None if data.source == "ptb" => {
+            Vocabulary::build(tokenizer, &train_lines.concat(), data.vocab_size, windows)
+        }
+        None => {
+            let all = [
+                train_lines.concat(),
+                valid_lines.concat(),
+                test_lines.concat(),
+            ]
+            .concat();
+            Vocabulary::build(tokenizer, &all, data.vocab_size, windows)
+        }
     };
-    let encode = |split: Vec<Vec<String>>| split.iter().map(|line| vocab.encode(line)).collect::<Result<Vec<_>>>();
-    let (train, valid, test) = (encode(train_lines)?, encode(lines(&valid_text))?, encode(lines(&test_text))?);
-    for (name, split) in [("training", &train), ("validation", &valid), ("test", &test)] {
+    let encode = |split: Vec<Vec<String>>| {
+        split
+            .iter()
+            .map(|line| vocab.encode(line))
+            .collect::<Result<Vec<_>>>()
+    };
+    let (train, valid, test) = (
+        encode(train_lines)?,
+        encode(valid_lines)?,
+        encode(test_lines)?,
+    );
+    for (name, split) in [
+        ("training", &train),
+        ("validation", &valid),
+        ("test", &test),
+    ] {
         if split.iter().map(Vec::len).sum::<usize>() < 2 {
-            return Err(LstmError::format(&data.path, format!("the {name} text has fewer than two tokens")));
+            return Err(LstmError::format(
+                &data.path,
+                format!("the {name} text has fewer than two tokens"),
+            ));
         }
     }
-    Ok(Corpus { vocab, train, valid, test })
+    Ok(Corpus {
+        vocab,
+        train,
+        valid,
+        test,
+    })
 }
 
 /// The model, with pre-trained frozen embeddings if asked.
-fn build_model(config: &LmConfig, vocab: &Vocabulary, glove: Option<&Path>, device: &Device) -> Result<LanguageModel> {
+fn build_model(
+    config: &LmConfig,
+    vocab: &Vocabulary,
+    glove: Option<&Path>,
+    device: &Device,
+) -> Result<LanguageModel> {
     let mut model = config.model.try_init(device)?;
     if let Some(path) = glove {
-        let (weight, found) = burn_lstm::data::read_word_vectors(path, vocab, config.model.embedding_size, device)?;
-        println!("pre-trained vectors for {found} of {} words from {}, frozen", vocab.len(), path.display());
+        let (weight, found) =
+            burn_lstm::data::read_word_vectors(path, vocab, config.model.embedding_size, device)?;
+        println!(
+            "pre-trained vectors for {found} of {} words from {}, frozen",
+            vocab.len(),
+            path.display()
+        );
         model.embedding.weight = burn::module::Param::from_tensor(weight);
         model.embedding = model.embedding.no_grad();
     }
@@ -454,16 +571,30 @@ fn build_model(config: &LmConfig, vocab: &Vocabulary, glove: Option<&Path>, devi
 
 /// Moves an earlier run aside (unless resuming), then writes the configuration and the
 /// vocabulary. Called once the data has been read and checked.
-fn prepare_artifacts(args: &Args, artifacts: &Path, config: &LmConfig, vocab: &Vocabulary) -> Result<()> {
-    if !args.resume && let Some(previous) = set_aside_previous_run(artifacts)? {
-        println!("an earlier run in {} was moved to {}", artifacts.display(), previous.display());
+fn prepare_artifacts(
+    args: &Args,
+    artifacts: &Path,
+    config: &LmConfig,
+    vocab: &Vocabulary,
+) -> Result<()> {
+    if !args.resume
+        && let Some(previous) = set_aside_previous_run(artifacts)?
+    {
+        println!(
+            "an earlier run in {} was moved to {}",
+            artifacts.display(),
+            previous.display()
+        );
     }
     save_config(config, &artifacts.join("config.json"))?;
     vocab.save(&artifacts.join("vocab.json"))
 }
 
 /// The configuration, vocabulary and model of a finished (or checkpointed) run.
-fn load_artifacts(artifacts: &Path, device: &Device) -> Result<(LmConfig, Vocabulary, LanguageModel)> {
+fn load_artifacts(
+    artifacts: &Path,
+    device: &Device,
+) -> Result<(LmConfig, Vocabulary, LanguageModel)> {
     let config_path = artifacts.join("config.json");
     if !config_path.exists() {
         return Err(LstmError::Training(format!(
@@ -490,7 +621,12 @@ fn load_artifacts(artifacts: &Path, device: &Device) -> Result<(LmConfig, Vocabu
 }
 
 /// Perplexity and accuracy on a held-out split.
-fn score(config: &LmConfig, model: &LanguageModel, split: &[Vec<usize>], device: &Device) -> Result<TextScore> {
+fn score(
+    config: &LmConfig,
+    model: &LanguageModel,
+    split: &[Vec<usize>],
+    device: &Device,
+) -> Result<TextScore> {
     if config.windows {
         NextTokenWindows::from_lines(split, config.unroll).score(model, 256, device)
     } else {
@@ -515,7 +651,13 @@ fn report_scores(valid: &TextScore, test: &TextScore) {
 }
 
 /// A few generated continuations, for a person to read.
-fn write_samples(config: &LmConfig, model: &LanguageModel, vocab: &Vocabulary, artifacts: &Path, device: &Device) -> Result<()> {
+fn write_samples(
+    config: &LmConfig,
+    model: &LanguageModel,
+    vocab: &Vocabulary,
+    artifacts: &Path,
+    device: &Device,
+) -> Result<()> {
     let tokenizer = tokenizer_of(&config.data);
     let prompts: &[&str] = match tokenizer {
         Tokenizer::Word => &["the", "in the first quarter", "the company said"],
@@ -523,16 +665,36 @@ fn write_samples(config: &LmConfig, model: &LanguageModel, vocab: &Vocabulary, a
     };
     let mut text = String::new();
     for (seed, prompt) in prompts.iter().enumerate() {
-        if vocab.encode(&tokenizer.tokenize(prompt).into_iter().filter(|t| t != "<eos>").collect::<Vec<_>>()).is_err() {
+        if vocab
+            .encode(
+                &tokenizer
+                    .tokenize(prompt)
+                    .into_iter()
+                    .filter(|t| t != "<eos>")
+                    .collect::<Vec<_>>(),
+            )
+            .is_err()
+        {
             continue;
         }
         for temperature in [0.7, 1.0] {
-            let sampling = Sampling::new(if tokenizer == Tokenizer::Word { 30 } else { 200 })
-                .with_temperature(temperature)
-                .with_seed(seed as u64);
+            let sampling = Sampling::new(if tokenizer == Tokenizer::Word {
+                30
+            } else {
+                200
+            })
+            .with_temperature(temperature)
+            .with_seed(seed as u64);
             let tokens = generate(model, vocab, prompt, &sampling, device)?;
-            let joiner = if tokenizer == Tokenizer::Word { " " } else { "" };
-            text += &format!("[prompt {prompt:?}, temperature {temperature}, seed {seed}]\n{prompt}{joiner}{}\n\n", tokenizer.detokenize(&tokens));
+            let joiner = if tokenizer == Tokenizer::Word {
+                " "
+            } else {
+                ""
+            };
+            text += &format!(
+                "[prompt {prompt:?}, temperature {temperature}, seed {seed}]\n{prompt}{joiner}{}\n\n",
+                tokenizer.detokenize(&tokens)
+            );
         }
     }
     let path = artifacts.join("samples.txt");
@@ -544,8 +706,14 @@ fn write_samples(config: &LmConfig, model: &LanguageModel, vocab: &Vocabulary, a
 }
 
 fn plot_perplexity(history: &[EpochRecord], artifacts: &Path) -> Result<PathBuf> {
-    let train = history.iter().map(|r| (r.epoch as f64, r.train_loss.exp())).collect();
-    let valid: Vec<(f64, f64)> = history.iter().filter_map(|r| r.valid_loss.map(|v| (r.epoch as f64, v.exp()))).collect();
+    let train = history
+        .iter()
+        .map(|r| (r.epoch as f64, r.train_loss.exp()))
+        .collect();
+    let valid: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(|r| r.valid_loss.map(|v| (r.epoch as f64, v.exp())))
+        .collect();
     let path = artifacts.join("perplexity.png");
     draw_chart(
         &Chart {

@@ -12,12 +12,13 @@
 //! `model.bpk`, `metrics.csv`, `loss.png`, `prediction.png` (and `seed_prediction.png` for the
 //! Keras recipe, `forecast.png` with `--horizon`), and `checkpoint/` for `--resume`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn_lstm::backend::BackendChoice;
 use burn_lstm::data::{
     Scaler, WindowSet, keras_sine_windows, read_csv_column, seed_prediction_window,
     torch_sine_series,
@@ -25,9 +26,7 @@ use burn_lstm::data::{
 use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
 use burn_lstm::train::files::{load_config, load_module, save_config, set_aside_previous_run};
-use burn_lstm::train::{
-    EpochRecord, LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig,
-};
+use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};
 use clap::{Parser, ValueEnum};
 
@@ -37,14 +36,6 @@ enum Recipe {
     Keras,
     /// sin(arange(-10, 10, 0.1)), windows of 5, LSTM(10), SGD 0.01, full batch, ≤ 20000 epochs.
     Torch,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Progress {
-    Auto,
-    Bar,
-    Lines,
-    None,
 }
 
 /// Train an LSTM to predict the next value of a sine wave (or of your own series).
@@ -96,22 +87,8 @@ struct Args {
     /// Also forecast this many steps past the data, feeding predictions back.
     #[arg(long, value_name = "N")]
     horizon: Option<usize>,
-    /// Backend: flex or ndarray (CPU), wgpu (with `--features wgpu`).
-    #[arg(long, value_parser = parse_backend)]
-    backend: Option<BackendChoice>,
-    /// Progress display.
-    #[arg(long, value_enum, default_value = "auto")]
-    progress: Progress,
-}
-
-fn parse_backend(name: &str) -> std::result::Result<BackendChoice, String> {
-    let choice: BackendChoice = name.parse()?;
-    match BackendChoice::compiled().contains(&choice) {
-        true => Ok(choice),
-        false => Err(format!(
-            "`{name}` is not compiled in; rebuild with `--features {name}`"
-        )),
-    }
+    #[command(flatten)]
+    run: common::RunOptions,
 }
 
 /// Everything needed to rebuild the model and its data: saved as `config.json`.
@@ -139,34 +116,16 @@ struct SineData {
     series: Option<Vec<f32>>,
     /// For each window of the series: whether it is a validation window.
     valid_mask: Vec<bool>,
+    /// How the series was scaled (fitted on the training part of a CSV series).
+    scaler: Scaler,
 }
 
-/// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
-/// kernel and pays page faults to get them back, which costs LSTM training up to a third of
-/// its time here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_with(run(Args::parse()))
 }
 
 fn run(args: Args) -> Result<()> {
-    let backend = match args.backend {
-        Some(choice) => choice,
-        None => BackendChoice::default_compiled()?,
-    };
-    // SAFETY: single-threaded here, before any backend starts. burn's optimizer state loader
-    // asks for the default device; this keeps it on the chosen backend.
-    unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
-    let device = backend.device()?;
+    let (backend, device) = common::start_device(args.run.backend)?;
     let source = if args.csv.is_some() {
         "csv"
     } else {
@@ -193,20 +152,25 @@ fn run(args: Args) -> Result<()> {
         if let Some(epochs) = args.epochs {
             config.training.epochs = epochs;
         }
-    } else if let Some(previous) = set_aside_previous_run(&artifacts)? {
-        println!(
-            "an earlier run in {} was moved to {}",
-            artifacts.display(),
-            previous.display()
-        );
     }
+    // The data is read and checked before the artifacts directory is touched.
     let data = load_data(&config)?;
+    config.scaler = data.scaler.clone();
     println!(
         "data: {} training and {} validation windows of {} steps",
         data.train.len(),
         data.valid.len(),
         config.window
     );
+    if !args.resume
+        && let Some(previous) = set_aside_previous_run(&artifacts)?
+    {
+        println!(
+            "an earlier run in {} was moved to {}",
+            artifacts.display(),
+            previous.display()
+        );
+    }
     save_config(&config, &artifacts.join("config.json"))?;
 
     let train_device = device.clone().autodiff();
@@ -219,7 +183,7 @@ fn run(args: Args) -> Result<()> {
         &train_device,
     );
     let trainer = Trainer::new(config.training.clone(), &artifacts, &train_device)
-        .with_progress(progress_mode(args.progress));
+        .with_progress(args.run.progress.mode());
     let started = Instant::now();
     let outcome = trainer.fit(model, &mut task, args.resume)?;
     let wall = started.elapsed().as_secs_f64();
@@ -265,15 +229,6 @@ fn recipe_name(recipe: Recipe) -> &'static str {
     match recipe {
         Recipe::Keras => "keras",
         Recipe::Torch => "torch",
-    }
-}
-
-fn progress_mode(choice: Progress) -> ProgressMode {
-    match choice {
-        Progress::Auto => ProgressMode::auto(),
-        Progress::Bar => ProgressMode::Bar,
-        Progress::Lines => ProgressMode::Lines,
-        Progress::None => ProgressMode::Silent,
     }
 }
 
@@ -374,6 +329,7 @@ fn load_data(config: &SineConfig) -> Result<SineData> {
                 valid,
                 series: None,
                 valid_mask: Vec::new(),
+                scaler: Scaler::identity(),
             })
         }
         "torch" => {
@@ -391,6 +347,7 @@ fn load_data(config: &SineConfig) -> Result<SineData> {
                 valid,
                 series: Some(series),
                 valid_mask,
+                scaler: Scaler::identity(),
             })
         }
         _ => {
@@ -425,6 +382,7 @@ fn load_data(config: &SineConfig) -> Result<SineData> {
                 valid,
                 series: Some(series),
                 valid_mask,
+                scaler,
             })
         }
     }

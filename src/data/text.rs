@@ -289,10 +289,14 @@ pub fn read_word_vectors(
     use burn::prelude::*;
     use burn::tensor::Distribution;
     let text = read_text(path)?;
-    let mut values: Vec<f32> = Tensor::<2>::random([vocab.len(), size], Distribution::Uniform(-0.1, 0.1), device)
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let mut values: Vec<f32> = Tensor::<2>::random(
+        [vocab.len(), size],
+        Distribution::Uniform(-0.1, 0.1),
+        device,
+    )
+    .into_data()
+    .iter::<f32>()
+    .collect();
     let mut found = 0;
     for (number, line) in text.lines().enumerate() {
         let mut fields = line.split_whitespace();
@@ -304,14 +308,27 @@ pub fn read_word_vectors(
         if numbers.len() != size {
             return Err(LstmError::format(
                 path,
-                format!("line {}: expected {size} numbers after `{word}`, found {}", number + 1, numbers.len()),
+                format!(
+                    "line {}: expected {size} numbers after `{word}`, found {}",
+                    number + 1,
+                    numbers.len()
+                ),
             ));
         }
-        let Some(&index) = vocab.index.get(word) else { continue };
+        let Some(&index) = vocab.index.get(word) else {
+            continue;
+        };
         for (k, text) in numbers.iter().enumerate() {
-            let value: f32 = text.parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
-                LstmError::format(path, format!("line {}: `{text}` is not a finite number", number + 1))
-            })?;
+            let value: f32 = text
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .ok_or_else(|| {
+                    LstmError::format(
+                        path,
+                        format!("line {}: `{text}` is not a finite number", number + 1),
+                    )
+                })?;
             values[index * size + k] = value;
         }
         found += 1;
@@ -319,5 +336,8 @@ pub fn read_word_vectors(
     if vocab.padding {
         values[..size].iter_mut().for_each(|v| *v = 0.0);
     }
-    Ok((Tensor::from_data(TensorData::new(values, [vocab.len(), size]), device), found))
+    Ok((
+        Tensor::from_data(TensorData::new(values, [vocab.len(), size]), device),
+        found,
+    ))
 }

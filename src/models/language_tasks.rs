@@ -51,7 +51,15 @@ pub fn score_stream(
 ) -> Result<TextScore> {
     let model = model.valid();
     let device = device.clone().without_autodiff();
-    let batches = StreamBatches::new(tokens, batch, unroll)?;
+    let per_stream = tokens.len() / batch.max(1);
+    if per_stream < 2 {
+        return Err(crate::LstmError::Config(format!(
+            "{} held-out tokens are too few to score in {batch} streams",
+            tokens.len()
+        )));
+    }
+    // A short text is read in one chunk.
+    let batches = StreamBatches::new(tokens, batch, unroll.min(per_stream - 1))?;
     let (mut nll, mut correct, mut count) = (0.0f64, 0usize, 0usize);
     let mut state: Option<LstmState> = None;
     for index in 0..batches.len() {

@@ -196,7 +196,8 @@ impl Trainer {
             state = loaded_state;
         }
 
-        let mut progress = Progress::new(self.progress, config.epochs, T::format_loss, T::item_name());
+        let mut progress =
+            Progress::new(self.progress, config.epochs, T::format_loss, T::item_name());
         if let Some(epoch) = resumed_from {
             progress.println(&format!(
                 "resuming from the checkpoint after epoch {epoch} in {}",
