@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
+use burn_lstm::backend::init_seeded;
 use burn_lstm::data::{Tokenizer, Vocabulary, read_corpus};
 use burn_lstm::models::{
     LanguageModel, LanguageModelConfig, NextTokenWindows, Sampling, StreamTask, TextScore,
@@ -252,7 +253,16 @@ fn run(args: Args) -> Result<()> {
     );
     let train_device = device.clone().autodiff();
     train_device.seed(config.training.seed);
-    let model = build_model(&config, &corpus.vocab, args.glove.as_deref(), &train_device)?;
+    let model = init_seeded(config.training.seed, &train_device, |d| {
+        config.model.try_init(d)
+    })?;
+    let model = with_word_vectors(
+        model,
+        &config,
+        &corpus.vocab,
+        args.glove.as_deref(),
+        &train_device,
+    )?;
     println!("model: {} parameters", model.num_params());
     let trainer = Trainer::new(config.training.clone(), &artifacts, &train_device)
         .with_progress(args.run.progress.mode());
@@ -547,14 +557,14 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
     })
 }
 
-/// The model, with pre-trained frozen embeddings if asked.
-fn build_model(
+/// The model with pre-trained, frozen embeddings, if asked.
+fn with_word_vectors(
+    mut model: LanguageModel,
     config: &LmConfig,
     vocab: &Vocabulary,
     glove: Option<&Path>,
     device: &Device,
 ) -> Result<LanguageModel> {
-    let mut model = config.model.try_init(device)?;
     if let Some(path) = glove {
         let (weight, found) =
             burn_lstm::data::read_word_vectors(path, vocab, config.model.embedding_size, device)?;

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn_lstm::backend::init_seeded;
 use burn_lstm::data::{
     Scaler, WindowSet, keras_sine_windows, read_csv_column, seed_prediction_window,
     torch_sine_series,
@@ -175,7 +176,7 @@ fn run(args: Args) -> Result<()> {
 
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let model = config.model.try_init(&train_device)?;
+    let model = init_seeded(config.seed, &train_device, |d| config.model.try_init(d))?;
     let mut task = RegressionTask::new(
         data.train.clone(),
         Some(data.valid.clone()),
@@ -576,27 +577,36 @@ fn plot_predictions(
             )
         }
         None => {
-            // The Keras recipe: slide 49-value windows on its training grid (50 points per
-            // period of 2π) along three periods of the wave.
+            // The Keras recipe's windows start at a phase s in [0, 1) and hold
+            // sin(s + 2πj/49), j < 49; the value after them is sin(s + 2π). Sweep s across
+            // that range (the part of the wave the recipe trains on) and compare.
             let step = 2.0 * std::f64::consts::PI / 49.0;
-            let wave: Vec<f32> = (0..49 + 96)
-                .map(|i| (i as f64 * step).sin() as f32)
+            let starts: Vec<f64> = (0..100).map(|k| k as f64 / 100.0).collect();
+            let inputs: Vec<f32> = starts
+                .iter()
+                .flat_map(|&s| (0..49).map(move |j| (s + j as f64 * step).sin() as f32))
                 .collect();
-            let windows = WindowSet::from_series(&wave, 49, None)?;
+            let targets: Vec<f32> = starts
+                .iter()
+                .map(|&s| (s + 49.0 * step).sin() as f32)
+                .collect();
+            let windows = WindowSet::new(inputs, targets.clone(), 49);
             let predicted = predict_windows(model, &windows, device);
-            let truth = wave
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as f64 * step, v as f64))
+            let time = |s: f64| s + 49.0 * step;
+            let truth = (0..=150)
+                .map(|k| {
+                    let t = time(-0.25) + k as f64 * 1.5 / 150.0;
+                    (t, t.sin())
+                })
                 .collect();
-            let points = predicted
+            let points = starts
                 .iter()
-                .enumerate()
-                .map(|(i, &p)| ((i + 49) as f64 * step, p as f64))
+                .zip(&predicted)
+                .map(|(&s, &p)| (time(s), p as f64))
                 .collect();
             (
                 format!(
-                    "LSTM({}) next-value predictions along sin(t)",
+                    "LSTM({}): the value after each window, window starts s in [0, 1)",
                     config.model.hidden_size
                 ),
                 vec![
@@ -669,8 +679,8 @@ fn plot_forecast(
     device: &Device,
 ) -> Result<PathBuf> {
     let window = config.window;
-    // The Keras recipe has no series: forecast sin(t) on its own grid.
-    let step = 2.0 * std::f64::consts::PI / 48.0;
+    // The Keras recipe has no series: forecast sin(t) on its training grid, from phase 0.
+    let step = 2.0 * std::f64::consts::PI / 49.0;
     let (history, truth): (Vec<f32>, Option<Box<dyn Fn(usize) -> f64>>) =
         match (&data.series, config.source.as_str()) {
             (Some(series), "torch") => (

@@ -97,3 +97,35 @@ impl FromStr for BackendChoice {
         }
     }
 }
+
+impl BackendChoice {
+    /// The CPU backend this build has (flex, else ndarray).
+    pub fn cpu() -> Result<Self> {
+        [Self::Flex, Self::Ndarray]
+            .into_iter()
+            .find(|b| Self::compiled().contains(b))
+            .ok_or_else(|| {
+                LstmError::Config("no CPU backend compiled in: enable `flex` or `ndarray`".into())
+            })
+    }
+}
+
+/// Builds a module with `init` on `device`, its initial parameters drawn on the CPU backend
+/// from `seed`: every backend then starts from the same model for the same seed (their own
+/// random generators differ).
+pub fn init_seeded<M: burn::module::Module>(
+    seed: u64,
+    device: &Device,
+    init: impl Fn(&Device) -> Result<M>,
+) -> Result<M> {
+    let cpu = BackendChoice::cpu()?.device()?;
+    cpu.seed(seed);
+    let drawn = init(&cpu)?;
+    init(device)?
+        .try_load_record(drawn.into_record())
+        .map_err(|err| {
+            LstmError::Config(format!(
+                "cannot move the initial parameters to {device:?}: {err}"
+            ))
+        })
+}

@@ -316,3 +316,35 @@ fn the_program_trains_generates_and_refuses_bad_input_without_overwriting() {
     let flag = run_lm(&["--temperature", "warm"]);
     assert_eq!(flag.status.code(), Some(2));
 }
+
+#[test]
+fn pre_trained_word_vectors_fill_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = words("the cat sat on the mat");
+    let vocab = Vocabulary::build(Tokenizer::Word, &tokens, None, true);
+    let path = dir.path().join("vectors.txt");
+    fs::write(&path, "3 2\ncat 0.5 -0.25\nmat 1 2\ndog 9 9\n").unwrap();
+    let device = Device::flex();
+    let (weight, found) = burn_lstm::data::read_word_vectors(&path, &vocab, 2, &device).unwrap();
+    assert_eq!(found, 2, "cat and mat (dog is not in the vocabulary)");
+    let rows: Vec<f32> = weight.into_data().iter::<f32>().collect();
+    let row = |word: &str| {
+        let i = vocab.index(word).unwrap();
+        rows[2 * i..2 * i + 2].to_vec()
+    };
+    assert_eq!(row("cat"), [0.5, -0.25]);
+    assert_eq!(row("mat"), [1.0, 2.0]);
+    assert_eq!(row("<pad>"), [0.0, 0.0], "padding stays zero");
+    assert!(
+        row("the").iter().all(|v| v.abs() <= 0.1),
+        "others start small"
+    );
+    fs::write(&path, "cat 0.5\n").unwrap();
+    let message = burn_lstm::data::read_word_vectors(&path, &vocab, 2, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("line 1: expected 2 numbers after `cat`, found 1"),
+        "{message}"
+    );
+}

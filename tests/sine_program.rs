@@ -299,15 +299,37 @@ fn bad_input_leaves_an_earlier_run_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("run");
     let art = artifacts.to_str().unwrap();
-    let trained = run("sine", &["--epochs", "1", "--hidden", "8", "--artifacts", art]);
+    let trained = run(
+        "sine",
+        &["--epochs", "1", "--hidden", "8", "--artifacts", art],
+    );
     assert!(trained.status.success(), "{}", text(&trained));
     let model = fs::read(artifacts.join("model.bpk")).unwrap();
-    let failed = run("sine", &["--csv", dir.path().join("missing.csv").to_str().unwrap(), "--column", "x", "--artifacts", art]);
+    let failed = run(
+        "sine",
+        &[
+            "--csv",
+            dir.path().join("missing.csv").to_str().unwrap(),
+            "--column",
+            "x",
+            "--artifacts",
+            art,
+        ],
+    );
     assert!(!failed.status.success());
     assert_eq!(fs::read(artifacts.join("model.bpk")).unwrap(), model);
-    assert!(!dir.path().join("run.previous").exists(), "nothing was moved aside");
+    assert!(
+        !dir.path().join("run.previous").exists(),
+        "nothing was moved aside"
+    );
     // A fresh run over it keeps the earlier one beside it.
-    let again = run("sine", &["--epochs", "1", "--hidden", "8", "--artifacts", art]);
+    let again = run(
+        "sine",
+        &["--epochs", "1", "--hidden", "8", "--artifacts", art],
+    );
     assert!(again.status.success());
-    assert_eq!(fs::read(dir.path().join("run.previous/model.bpk")).unwrap(), model);
+    assert_eq!(
+        fs::read(dir.path().join("run.previous/model.bpk")).unwrap(),
+        model
+    );
 }

@@ -235,29 +235,9 @@ pub trait CrossEntropyBackend: Backend {
         bias: FloatTensor<Self>,
         targets: Targets,
     ) -> FloatTensor<Self> {
-        let device = features.device();
-        let sizes = Sizes::of::<Self>(&features, &bias);
         match features.dtype() {
-            DType::F64 => {
-                let f = forward_host::<f64>(
-                    sizes,
-                    &to_host::<Self, f64>(features),
-                    &to_host::<Self, f64>(weight),
-                    &to_host::<Self, f64>(bias),
-                    &targets,
-                );
-                from_host::<Self, f64>(vec![f.loss], &[1], &device)
-            }
-            _ => {
-                let f = forward_host::<f32>(
-                    sizes,
-                    &to_host::<Self, f32>(features),
-                    &to_host::<Self, f32>(weight),
-                    &to_host::<Self, f32>(bias),
-                    &targets,
-                );
-                from_host::<Self, f32>(vec![f.loss], &[1], &device)
-            }
+            DType::F64 => forward_saving::<Self, f64>(&features, &weight, &bias, targets).0,
+            _ => forward_saving::<Self, f32>(&features, &weight, &bias, targets).0,
         }
     }
 }

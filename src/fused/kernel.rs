@@ -242,6 +242,21 @@ pub(crate) struct StepActivations<E> {
     pub previous: Arc<Vec<E>>,
 }
 
+/// The rows `first..first + count` of a `[D·N]` row range, cut where the direction changes:
+/// `(direction, start row, end row)`.
+fn direction_runs(
+    first: usize,
+    count: usize,
+    batch: usize,
+) -> impl Iterator<Item = (usize, usize, usize)> {
+    let end = first + count;
+    std::iter::successors(Some(first), move |&row| {
+        let next = (row / batch + 1) * batch;
+        (next < end).then_some(next)
+    })
+    .map(move |row| (row / batch, row, ((row / batch + 1) * batch).min(end)))
+}
+
 /// Splits `rows` rows into `blocks` contiguous runs: `(first row, row count)`.
 fn row_blocks(rows: usize, blocks: usize) -> Vec<(usize, usize)> {
     let per_block = rows.div_ceil(blocks.max(1));
@@ -276,11 +291,7 @@ pub(crate) fn step_forward<E: Elem>(
     let per_block = blocks[0].1;
     let work = |first: usize, gates: &mut [E], next: &mut [E], tanh_cell: &mut [E]| {
         let count = gates.len() / width;
-        let mut row = first;
-        while row < first + count {
-            // The rows of this block in direction `d`.
-            let d = row / batch;
-            let end = ((d + 1) * batch).min(first + count);
+        for (d, row, end) in direction_runs(first, count, batch) {
             let time = dims.time(d, step);
             for r in row..end {
                 let b = r - d * batch;
@@ -300,7 +311,6 @@ pub(crate) fn step_forward<E: Elem>(
                 (end - row, width, hidden),
                 false,
             );
-            row = end;
         }
         forward_rows(
             gates,
@@ -368,10 +378,7 @@ pub(crate) fn step_backward<E: Elem>(
             hidden,
         );
         // dh_prev = dz · W[d]ᵀ, direction by direction
-        let mut row = first;
-        while row < first + count {
-            let d = row / batch;
-            let end = ((d + 1) * batch).min(first + count);
+        for (d, row, end) in direction_runs(first, count, batch) {
             matmul(
                 &mut grad_previous[(row - first) * 2 * hidden..],
                 2 * hidden,
@@ -383,7 +390,6 @@ pub(crate) fn step_backward<E: Elem>(
                 (end - row, hidden, width),
                 false,
             );
-            row = end;
         }
     };
     if blocks.len() == 1 {
