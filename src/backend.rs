@@ -120,12 +120,12 @@ pub fn init_seeded<M: burn::module::Module>(
 ) -> Result<M> {
     let cpu = BackendChoice::cpu()?.device()?;
     cpu.seed(seed);
-    let drawn = init(&cpu)?;
-    init(device)?
-        .try_load_record(drawn.into_record())
-        .map_err(|err| {
-            LstmError::Config(format!(
-                "cannot move the initial parameters to {device:?}: {err}"
-            ))
-        })
+    // Into a record at once: burn draws some parameters lazily, and the target module's own
+    // draws below must not come first.
+    let drawn = init(&cpu)?.into_record();
+    init(device)?.try_load_record(drawn).map_err(|err| {
+        LstmError::Config(format!(
+            "cannot move the initial parameters to {device:?}: {err}"
+        ))
+    })
 }
