@@ -91,13 +91,14 @@ fn backward_step<B: Backend, E: Elem>(
     }
     // Leave this step's share; the first step runs last and turns the shares into gradients.
     let gathered = run.with_cache::<E, _>(|cache| {
-        cache.grad_gates[step] = Some(grad_gates);
-        cache.previous[step] = Some(saved.previous.clone());
+        let gathered = cache
+            .gathered
+            .get_or_insert_with(|| kernel::GatheredSteps::new(dims));
+        gathered.add(dims, step, &grad_gates, &saved.previous);
         (step == 0).then(|| {
             kernel::layer_gradients(
                 dims,
-                &cache.grad_gates,
-                &cache.previous,
+                gathered,
                 cache.input.as_deref().map(|v| v.as_slice()),
                 cache.input_weights.as_deref().map(|v| v.as_slice()),
             )

@@ -5,7 +5,7 @@
 //! Layouts (row-major), with `T` steps, `D` directions, `N` batch rows, `H` hidden units and
 //! `G = 4H` gate rows ordered input, forget, output, cell candidate:
 //! - layer input `x`: `[T, N, F]`; input weights `W_x`: `[F, D·G]`; biases `[D·G]`
-//! - input projection `xp = x·W_x + b`: `[T, N, D·G]` (time order)
+//! - input projection `xp = x·W_x + b`: `[D, T·N, G]` (direction-major, time order within)
 //! - recurrent weights `w`: `[D, H, G]`
 //! - packed state: `[D, N, 2H]`, the hidden state then the cell state of every row
 //! - direction `d` reaches time `s` at step `s` (forward) or `T − 1 − s` (reverse)
@@ -201,8 +201,8 @@ pub(crate) fn matmul<E: Elem>(
     }
 }
 
-/// The input part of every gate's pre-activation for all steps at once:
-/// `xp = x · W_x + b`, `[T·N, D·G]` (time order).
+/// The input part of every gate's pre-activation for all steps at once, direction by
+/// direction: `xp[d] = x · W_x[:, d] + b[d]`, `[D, T·N, G]` (time order within a direction).
 ///
 /// - `input`: `[T, N, F]`; `input_weights`: `[F, D·G]`; `bias`: `[D·G]`
 pub(crate) fn input_projection<E: Elem>(
@@ -211,24 +211,33 @@ pub(crate) fn input_projection<E: Elem>(
     input_weights: &[E],
     bias: &[E],
 ) -> Vec<E> {
-    let width = dims.directions * dims.gates();
+    let width = dims.gates();
     let rows = dims.projection_rows();
-    let mut xp = Vec::with_capacity(rows * width);
-    for _ in 0..rows {
-        xp.extend_from_slice(bias);
+    let mut xp = Vec::with_capacity(dims.directions * rows * width);
+    for d in 0..dims.directions {
+        for _ in 0..rows {
+            xp.extend_from_slice(&bias[d * width..(d + 1) * width]);
+        }
     }
-    matmul(
-        &mut xp,
-        width,
-        true,
-        input,
-        (dims.features, 1),
-        input_weights,
-        (width, 1),
-        (rows, width, dims.features),
-        true,
-    );
+    for d in 0..dims.directions {
+        matmul(
+            &mut xp[d * rows * width..],
+            width,
+            true,
+            input,
+            (dims.features, 1),
+            &input_weights[d * width..],
+            (dims.directions * width, 1),
+            (rows, width, dims.features),
+            true,
+        );
+    }
     xp
+}
+
+/// Offset of row `b` at time `t` of direction `d` in a `[D, T·N, width]` buffer.
+fn time_row(dims: Dims, d: usize, time: usize, b: usize, width: usize) -> usize {
+    ((d * dims.steps + time) * dims.batch + b) * width
 }
 
 /// What the backward pass of a step needs from its forward pass.
@@ -294,8 +303,7 @@ pub(crate) fn step_forward<E: Elem>(
         for (d, row, end) in direction_runs(first, count, batch) {
             let time = dims.time(d, step);
             for r in row..end {
-                let b = r - d * batch;
-                let source = ((time * batch + b) * directions + d) * width;
+                let source = time_row(dims, d, time, r - d * batch, width);
                 gates[(r - first) * width..(r - first + 1) * width]
                     .copy_from_slice(&xp[source..source + width]);
             }
@@ -433,110 +441,121 @@ pub(crate) struct LayerGradients<E> {
     pub weights: Vec<E>,
 }
 
+/// The steps' shares of the layer gradients, kept in the layout of the input projection:
+/// direction-major, time order (a step that the loss did not reach leaves zeros).
+#[derive(Debug)]
+pub(crate) struct GatheredSteps<E> {
+    /// `[D, T·N, G]`: the gates' pre-activation gradients, which are the input projection's.
+    pub grad_gates: Vec<E>,
+    /// `[D, T·N, H]`: the hidden state each step started from.
+    pub hidden: Vec<E>,
+}
+
+impl<E: Elem> GatheredSteps<E> {
+    pub(crate) fn new(dims: Dims) -> Self {
+        let rows = dims.directions * dims.projection_rows();
+        Self {
+            grad_gates: vec![E::zero(); rows * dims.gates()],
+            hidden: vec![E::zero(); rows * dims.hidden],
+        }
+    }
+
+    /// Files step `step`'s gate gradient `[D, N, G]` and starting state `[D, N, 2H]`.
+    pub(crate) fn add(&mut self, dims: Dims, step: usize, grad_gates: &[E], previous: &[E]) {
+        let (width, hidden) = (dims.gates(), dims.hidden);
+        for d in 0..dims.directions {
+            let time = dims.time(d, step);
+            for b in 0..dims.batch {
+                let row = d * dims.batch + b;
+                let target = time_row(dims, d, time, b, width);
+                self.grad_gates[target..target + width]
+                    .copy_from_slice(&grad_gates[row * width..(row + 1) * width]);
+                let target = time_row(dims, d, time, b, hidden);
+                self.hidden[target..target + hidden]
+                    .copy_from_slice(&previous[row * 2 * hidden..row * 2 * hidden + hidden]);
+            }
+        }
+    }
+}
+
 /// The gradients of the input, the input weights, the biases and the recurrent weights from
-/// every step's gate gradients and starting states (in step order; a step the loss did not
-/// reach has `None` and contributes nothing).
+/// the gathered steps: each one or two products over all steps and rows, read in place.
 ///
 /// `input` and `input_weights` are the forward pass's, present when the other wants a
 /// gradient (dW_x needs x, dx needs W_x).
 pub(crate) fn layer_gradients<E: Elem>(
     dims: Dims,
-    grad_gates: &[Option<Vec<E>>],
-    previous: &[Option<Arc<Vec<E>>>],
+    gathered: &GatheredSteps<E>,
     input: Option<&[E]>,
     input_weights: Option<&[E]>,
 ) -> LayerGradients<E> {
     let Dims {
-        steps,
         directions,
-        batch,
         hidden,
         features,
+        ..
     } = dims;
     let width = dims.gates();
-    let row_width = directions * width;
-    // The input projection's gradient, back in time order.
-    let mut grad_xp = vec![E::zero(); steps * batch * row_width];
-    for (step, dz) in grad_gates.iter().enumerate() {
-        let Some(dz) = dz else { continue };
-        for d in 0..directions {
-            let time = dims.time(d, step);
-            for b in 0..batch {
-                let source = (d * batch + b) * width;
-                let target = (time * batch + b) * row_width + d * width;
-                grad_xp[target..target + width].copy_from_slice(&dz[source..source + width]);
+    let rows = dims.projection_rows();
+    // Direction d's rows of the gathered gate gradients and starting hidden states.
+    let gates = |d: usize| &gathered.grad_gates[d * rows * width..(d + 1) * rows * width];
+    let states = |d: usize| &gathered.hidden[d * rows * hidden..(d + 1) * rows * hidden];
+    let mut bias = vec![E::zero(); directions * width];
+    for d in 0..directions {
+        for row in gates(d).chunks_exact(width) {
+            for (sum, &g) in bias[d * width..(d + 1) * width].iter_mut().zip(row) {
+                *sum = *sum + g;
             }
         }
     }
-    let mut bias = vec![E::zero(); row_width];
-    for row in grad_xp.chunks_exact(row_width) {
-        for (sum, &g) in bias.iter_mut().zip(row) {
-            *sum = *sum + g;
-        }
-    }
-    let rows = steps * batch;
+    // dx = Σ_d dxp[d] · W_x[:, d]ᵀ
     let grad_input = input_weights.map(|w| {
-        // dx = dxp · W_xᵀ
         let mut dx = vec![E::zero(); rows * features];
-        matmul(
-            &mut dx,
-            features,
-            false,
-            &grad_xp,
-            (row_width, 1),
-            w,
-            (1, row_width),
-            (rows, features, row_width),
-            true,
-        );
+        for d in 0..directions {
+            matmul(
+                &mut dx,
+                features,
+                d > 0,
+                gates(d),
+                (width, 1),
+                &w[d * width..],
+                (1, directions * width),
+                (rows, features, width),
+                true,
+            );
+        }
         dx
     });
+    // dW_x[:, d] = xᵀ · dxp[d]
     let grad_input_weights = input.map(|x| {
-        // dW_x = xᵀ · dxp
-        let mut dw = vec![E::zero(); features * row_width];
-        matmul(
-            &mut dw,
-            row_width,
-            false,
-            x,
-            (1, features),
-            &grad_xp,
-            (row_width, 1),
-            (features, row_width, rows),
-            true,
-        );
+        let mut dw = vec![E::zero(); features * directions * width];
+        for d in 0..directions {
+            matmul(
+                &mut dw[d * width..],
+                directions * width,
+                false,
+                x,
+                (1, features),
+                gates(d),
+                (width, 1),
+                (features, width, rows),
+                true,
+            );
+        }
         dw
     });
-    // dW[d] = Σ_steps h_prev[d]ᵀ · dz[d]: one product over all steps and rows.
-    let reached: Vec<usize> = (0..steps)
-        .filter(|&s| grad_gates[s].is_some() && previous[s].is_some())
-        .collect();
-    let reached_rows = reached.len() * batch;
+    // dW_h[d] = Σ_steps h_prev[d]ᵀ · dz[d]
     let mut grad_weights = vec![E::zero(); directions * hidden * width];
-    let mut states = vec![E::zero(); reached_rows * hidden];
-    let mut gate_rows = vec![E::zero(); reached_rows * width];
     for d in 0..directions {
-        for (r, &step) in reached.iter().enumerate() {
-            let previous = previous[step].as_ref().expect("reached");
-            let dz = grad_gates[step].as_ref().expect("reached");
-            for b in 0..batch {
-                let row = r * batch + b;
-                let state = (d * batch + b) * 2 * hidden;
-                states[row * hidden..(row + 1) * hidden]
-                    .copy_from_slice(&previous[state..state + hidden]);
-                let gate = (d * batch + b) * width;
-                gate_rows[row * width..(row + 1) * width].copy_from_slice(&dz[gate..gate + width]);
-            }
-        }
         matmul(
             &mut grad_weights[d * hidden * width..],
             width,
             false,
-            &states,
+            states(d),
             (1, hidden),
-            &gate_rows,
+            gates(d),
             (width, 1),
-            (hidden, width, reached_rows),
+            (hidden, width, rows),
             true,
         );
     }

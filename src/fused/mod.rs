@@ -78,7 +78,7 @@ pub fn set_fused_steps(on: bool) {
 /// Host copies and gathered gradients shared by the steps of one layer call.
 #[derive(Debug)]
 struct LayerCache<E> {
-    /// `[T·N, D·G]`, made by the first step, dropped after the last.
+    /// `[D, T·N, G]`, made by the first step, dropped after the last.
     xp: Option<Arc<Vec<E>>>,
     /// The layer input and input weights, kept for the gradients that need them.
     input: Option<Arc<Vec<E>>>,
@@ -88,9 +88,8 @@ struct LayerCache<E> {
     transposed_weights: Option<Arc<Vec<E>>>,
     /// The state the last step produced, so the next step need not read it back.
     last_state: Option<(usize, Arc<Vec<E>>)>,
-    /// Per step (step order): the gate gradient and the state the step started from.
-    grad_gates: Vec<Option<Vec<E>>>,
-    previous: Vec<Option<Arc<Vec<E>>>>,
+    /// What the backward steps leave for the layer gradients (made by the first of them).
+    gathered: Option<kernel::GatheredSteps<E>>,
 }
 
 /// The shared part of one layer's fused steps (see the module documentation).
@@ -118,8 +117,7 @@ impl LayerRun {
                 weights: None,
                 transposed_weights: None,
                 last_state: None,
-                grad_gates: vec![None; self.dims.steps],
-                previous: vec![None; self.dims.steps],
+                gathered: None,
             })
         });
         f(cache
