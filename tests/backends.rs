@@ -4,7 +4,6 @@
 mod common;
 
 use burn::prelude::*;
-use burn_lstm::LstmInit;
 use burn_lstm::backend::BackendChoice;
 use burn_lstm::data::keras_sine_windows;
 use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
@@ -17,7 +16,8 @@ fn first_epoch_loss(
     dir: &std::path::Path,
 ) -> f64 {
     let device = backend.device().expect("compiled backend").autodiff();
-    let config = SequenceRegressorConfig::new(1, 50).with_init(LstmInit::keras());
+    // The recipe's model as the sine program builds it (the crate's default initialiser).
+    let config = SequenceRegressorConfig::new(1, 50);
     let model = load_module(config.init(&device), initial).expect("initial weights");
     let mut task = RegressionTask::new(keras_sine_windows(1000, 42), None, 32, &device);
     let training = TrainingConfig::new(
@@ -38,9 +38,7 @@ fn one_keras_epoch_agrees_across_backends() {
     let initial = dir.path().join("initial.bpk");
     let cpu = Device::flex();
     cpu.seed(42);
-    let model = SequenceRegressorConfig::new(1, 50)
-        .with_init(LstmInit::keras())
-        .init(&cpu);
+    let model = SequenceRegressorConfig::new(1, 50).init(&cpu);
     save_module(&model, &initial).unwrap();
 
     let losses: Vec<(BackendChoice, f64)> = BackendChoice::compiled()
