@@ -55,9 +55,9 @@ pub mod train;
 pub use cell::{LstmCell, LstmCellConfig};
 pub use error::{LstmError, Result};
 #[doc(hidden)]
-pub use fused::set_fused_steps;
+pub use fused::fused_layer_calls;
 pub use gate::Gate;
 pub use init::LstmInit;
-pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer};
+pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, Recurrence};
 pub use pytorch::NamedTensors;
 pub use state::LstmState;

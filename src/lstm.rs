@@ -10,6 +10,19 @@ use crate::init::LstmInit;
 use crate::recurrence::{JoinedWeights, step_mask};
 use crate::state::LstmState;
 
+/// How an [`Lstm`] computes its layers. Both ways compute the same values: the golden tests
+/// hold each to PyTorch's results (1e-10 in f64), and to each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Recurrence {
+    /// Each layer as one fused operation with its own backward node where the backend has
+    /// the kernels (flex and ndarray, in f32 and f64), else [`Recurrence::Composed`].
+    #[default]
+    Fused,
+    /// Step by step in burn's tensor operations, differentiated by burn's autodiff end to end,
+    /// on every backend: the reference the fused kernels are checked against.
+    Composed,
+}
+
 /// Configuration of an [`Lstm`], with PyTorch's `nn.LSTM` options.
 #[derive(Config, Debug)]
 pub struct LstmConfig {
@@ -42,6 +55,9 @@ pub struct LstmConfig {
     /// How the parameters start out.
     #[config(default = "LstmInit::new()")]
     pub init: LstmInit,
+    /// How the layers are computed (the fused kernels where the backend has them).
+    #[config(default = "Recurrence::Fused")]
+    pub recurrence: Recurrence,
 }
 
 /// One layer of an [`Lstm`]: a cell per direction.
@@ -88,6 +104,9 @@ pub struct Lstm {
     pub recurrent_dropout: Dropout,
     /// Whether inputs and outputs are `[batch, seq, features]`.
     pub batch_first: bool,
+    /// How the layers are computed.
+    #[module(skip)]
+    pub recurrence: Recurrence,
 }
 
 impl LstmConfig {
@@ -136,6 +155,7 @@ impl LstmConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             recurrent_dropout: DropoutConfig::new(self.recurrent_dropout).init(),
             batch_first: self.batch_first,
+            recurrence: self.recurrence,
         })
     }
 
@@ -149,6 +169,12 @@ impl LstmConfig {
 }
 
 impl Lstm {
+    /// The same LSTM, computing its layers the given way (see [`Recurrence`]).
+    pub fn with_recurrence(mut self, recurrence: Recurrence) -> Self {
+        self.recurrence = recurrence;
+        self
+    }
+
     /// Features of each step's input.
     pub fn input_size(&self) -> usize {
         self.layers[0].forward_cell.input_size
@@ -294,14 +320,18 @@ impl Lstm {
                 Tensor::zeros([rows, batch, self.hidden_size()], (&device, dtype)),
             ),
         };
-        let mask = match lengths {
+        let padded = match lengths {
             Some(lengths) => {
                 check_lengths(lengths, batch, seq)?;
-                // Full-length rows need no mask: skip its cost.
-                (lengths.iter().any(|&len| len < seq))
-                    .then(|| step_mask(lengths, seq, directions, (&device, dtype)))
+                // Full-length rows need no padding mask: skip its cost.
+                lengths.iter().any(|&len| len < seq).then_some(lengths)
             }
             None => None,
+        };
+        let fused = self.recurrence == Recurrence::Fused && fused::supported(&device, dtype);
+        let mask = match (padded, fused) {
+            (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (&device, dtype))),
+            _ => None,
         };
 
         let mut sequence = if self.batch_first {
@@ -320,21 +350,20 @@ impl Lstm {
                 hidden.clone().slice(s![rows.clone()]),
                 cell.clone().slice(s![rows]),
             );
-            // One mask per sequence; in evaluation `Dropout` hands the ones back unchanged.
-            let recurrent_mask = (self.recurrent_dropout.prob > 0.0).then(|| {
-                self.recurrent_dropout.forward(Tensor::ones(
-                    [directions, batch, self.hidden_out()],
-                    (&device, dtype),
-                ))
-            });
-            let cells = layer.cells();
-            let fused = mask.is_none()
-                && recurrent_mask.is_none()
-                && cells[0].projection.is_none()
-                && fused::supported(&device, dtype);
-            let weights = JoinedWeights::join(&cells, !fused);
+            // One mask per sequence, drawn as burn's `Dropout` draws; evaluation has none.
+            let dropout = &self.recurrent_dropout;
+            let recurrent_mask = (dropout.prob > 0.0
+                && dropout.training.is_enabled()
+                && device.is_autodiff())
+            .then(|| {
+                    self.recurrent_dropout.forward(Tensor::ones(
+                        [directions, batch, self.hidden_out()],
+                        (&device, dtype),
+                    ))
+                });
+            let weights = JoinedWeights::join(&layer.cells(), !fused);
             let (output, layer_hidden, layer_cell) = if fused {
-                weights.run_fused(sequence, layer_hidden, layer_cell)
+                weights.run_fused(sequence, layer_hidden, layer_cell, padded, recurrent_mask)
             } else {
                 weights.run(
                     sequence,

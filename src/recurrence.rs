@@ -136,45 +136,30 @@ impl JoinedWeights {
             .swap_dims(1, 2)
     }
 
-    /// Runs one layer with the fused step (see [`crate::fused`]): one operation per step,
-    /// the input projection included. Same arguments and results as [`Self::run`], for a
-    /// layer without projection, length mask or recurrent dropout, joined without halving.
+    /// Runs one layer as one fused operation (see [`crate::fused`]). Same arguments and
+    /// results as [`Self::run`], with the padding given as per-row `lengths` (`None`: every
+    /// row is whole); the weights must have been joined without halving.
     pub(crate) fn run_fused(
         &self,
         input: Tensor<3>,
         hidden: Tensor<3>,
         cell: Tensor<3>,
+        lengths: Option<&[usize]>,
+        recurrent_mask: Option<Tensor<3>>,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
-        let [seq, batch, features] = input.dims();
-        let h = self.hidden_size;
-        let bias = self.bias.clone().unwrap_or_else(|| {
-            Tensor::zeros([self.directions * 4 * h], (&input.device(), input.dtype()))
-        });
-        let run = fused::LayerRun::new(fused::Dims {
-            steps: seq,
-            directions: self.directions,
-            batch,
-            hidden: h,
-            features,
-        });
-        let inputs = fused::StepInputs {
-            input,
-            input_weights: self.input.clone(),
-            bias,
-            weights: self.recurrent.clone(),
-        };
-        let mut state = Tensor::cat(vec![hidden, cell], 2);
-        let mut states = Vec::with_capacity(seq);
-        for step in 0..seq {
-            state = fused::lstm_step(&inputs, state, step, &run);
-            states.push(state.clone());
-        }
-        let output = to_step_order(Tensor::stack::<4>(states, 0).slice(s![.., .., .., 0..h]))
-            .swap_dims(1, 2)
-            .reshape([seq, batch, self.directions * h]);
-        let final_hidden = state.clone().slice(s![.., .., 0..h]);
-        let final_cell = state.slice(s![.., .., h..2 * h]);
-        (output, final_hidden, final_cell)
+        fused::lstm_layer(
+            fused::LayerTensors {
+                input,
+                input_weights: self.input.clone(),
+                bias: self.bias.clone(),
+                recurrent_weights: self.recurrent.clone(),
+                projection: self.projection.clone(),
+                hidden,
+                cell,
+                recurrent_mask,
+            },
+            lengths,
+        )
     }
 
     /// One step of every direction.

@@ -1,35 +1,158 @@
-//! The fused CPU step and the fused output loss compute what the composed burn operations
-//! compute: the golden cases pass on the composed path too, and random configurations agree
-//! between the two paths (outputs, states and gradients) to rounding.
-//!
-//! One test function: the path switch is process-wide.
+//! The fused CPU kernels compute what the composed burn operations compute: random
+//! configurations — every option of the layer, awkward sizes — agree between the two paths
+//! (outputs, final states and every gradient) to rounding, and so does the fused output loss of
+//! the language model. (Every golden case runs on both paths in `tests/golden.rs`.)
 
 mod common;
 
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Int};
 use burn_lstm::models::LanguageModelConfig;
-use burn_lstm::{LstmConfig, LstmState, set_fused_steps};
-use common::golden::{GoldenCase, check_case, golden_files};
+use burn_lstm::{LstmConfig, LstmState, Recurrence, fused_layer_calls};
 use common::{cpu_devices, max_abs_diff};
 
-/// Output, h_n, c_n and every gradient of `sum(out·R) + sum(h_n) + sum(c_n)`.
+/// The tests of this file count fused calls: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One random configuration: the layer's options and the call's.
+#[derive(Clone, Debug)]
+struct Case {
+    input_size: usize,
+    hidden_size: usize,
+    layers: usize,
+    bidirectional: bool,
+    proj_size: usize,
+    bias: bool,
+    batch_first: bool,
+    batch: usize,
+    seq: usize,
+    /// Per-row lengths of a padded batch.
+    lengths: Option<Vec<usize>>,
+    initial_state: bool,
+    /// Dropout between layers and on the recurrent state (a training forward pass).
+    dropout: f64,
+    recurrent_dropout: f64,
+}
+
+impl Case {
+    fn plain(input_size: usize, hidden_size: usize, batch: usize, seq: usize) -> Self {
+        Self {
+            input_size,
+            hidden_size,
+            layers: 1,
+            bidirectional: false,
+            proj_size: 0,
+            bias: true,
+            batch_first: true,
+            batch,
+            seq,
+            lengths: None,
+            initial_state: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
+        }
+    }
+
+    fn config(&self) -> LstmConfig {
+        LstmConfig::new(self.input_size, self.hidden_size)
+            .with_num_layers(self.layers)
+            .with_bidirectional(self.bidirectional)
+            .with_proj_size(self.proj_size)
+            .with_bias(self.bias)
+            .with_batch_first(self.batch_first)
+            .with_dropout(self.dropout)
+            .with_recurrent_dropout(self.recurrent_dropout)
+    }
+
+    fn directions(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    fn hidden_out(&self) -> usize {
+        if self.proj_size > 0 { self.proj_size } else { self.hidden_size }
+    }
+
+    fn layout(&self, features: usize) -> [usize; 3] {
+        match self.batch_first {
+            true => [self.batch, self.seq, features],
+            false => [self.seq, self.batch, features],
+        }
+    }
+}
+
+/// Random f64 data of `shape`, drawn on the CPU.
+fn random(shape: &[usize]) -> TensorData {
+    let values = Tensor::<1>::random(
+        [shape.iter().product::<usize>()],
+        Distribution::Uniform(-1.0, 1.0),
+        &Device::flex(),
+    )
+    .into_data()
+    .convert_dtype(DType::F64);
+    TensorData::new(values.iter::<f64>().collect::<Vec<_>>(), shape.to_vec())
+}
+
+/// The case's fixed data: parameters, input, initial state, output weights.
+struct CaseData {
+    params: burn_lstm::NamedTensors,
+    input: TensorData,
+    hidden: TensorData,
+    cell: TensorData,
+    output_weights: TensorData,
+}
+
+impl CaseData {
+    fn new(case: &Case) -> Self {
+        let rows = case.layers * case.directions();
+        Self {
+            params: case
+                .config()
+                .init(&Device::flex())
+                .pytorch_parameters()
+                .into_iter()
+                .map(|(k, v)| (k, v.convert_dtype(DType::F64)))
+                .collect(),
+            input: random(&case.layout(case.input_size)),
+            hidden: random(&[rows, case.batch, case.hidden_out()]),
+            cell: random(&[rows, case.batch, case.hidden_size]),
+            output_weights: random(&case.layout(case.directions() * case.hidden_out())),
+        }
+    }
+}
+
+/// Output, h_n, c_n and every gradient of `sum(out·R) + sum(h_n²) + sum(c_n)`, computed the
+/// `recurrence` way on `device` in f64.
 fn lstm_run(
-    config: &LstmConfig,
-    params: &burn_lstm::NamedTensors,
-    input: &TensorData,
-    weights: &TensorData,
+    case: &Case,
+    data: &CaseData,
     device: &Device,
+    recurrence: Recurrence,
 ) -> Vec<(String, TensorData)> {
     let device = device.clone().autodiff();
-    let lstm = config
+    device.seed(7);
+    let lstm = case
+        .config()
+        .with_recurrence(recurrence)
         .init(&device)
-        .load_pytorch_parameters(params.clone(), &device)
+        .load_pytorch_parameters(data.params.clone(), &device)
         .unwrap();
-    let input = Tensor::<3>::from_data(input.clone(), (&device, DType::F64)).require_grad();
-    let (out, state): (Tensor<3>, LstmState) = lstm.forward(input.clone(), None);
-    let loss = (out.clone() * Tensor::from_data(weights.clone(), (&device, DType::F64))).sum()
-        + state.hidden.clone().sum()
+    let leaf = |values: &TensorData| {
+        Tensor::<3>::from_data(values.clone(), (&device, DType::F64)).require_grad()
+    };
+    let input = leaf(&data.input);
+    let (hidden, cell) = (leaf(&data.hidden), leaf(&data.cell));
+    let state = case
+        .initial_state
+        .then(|| LstmState::new(hidden.clone(), cell.clone()));
+    // The same seed before each path: the dropout masks are drawn alike.
+    device.seed(11);
+    let (out, state): (Tensor<3>, LstmState) = match &case.lengths {
+        Some(lengths) => lstm.forward_padded(input.clone(), lengths, state),
+        None => lstm.forward(input.clone(), state),
+    };
+    let weights = Tensor::from_data(data.output_weights.clone(), (&device, DType::F64));
+    let loss = (out.clone() * weights).sum()
+        + (state.hidden.clone() * state.hidden.clone()).sum()
         + state.cell.clone().sum();
     let grads = loss.backward();
     let mut results = vec![
@@ -41,12 +164,109 @@ fn lstm_run(
             input.grad(&grads).unwrap().into_data(),
         ),
     ];
+    if case.initial_state {
+        results.push(("d h0".into(), hidden.grad(&grads).unwrap().into_data()));
+        results.push(("d c0".into(), cell.grad(&grads).unwrap().into_data()));
+    }
     results.extend(
         lstm.pytorch_gradients(&grads)
             .into_iter()
             .map(|(k, v)| (format!("d {k}"), v)),
     );
     results
+}
+
+/// The configurations compared: each option alone, then together, at awkward sizes.
+fn cases() -> Vec<Case> {
+    let base = Case::plain(3, 7, 5, 6);
+    vec![
+        base.clone(),
+        Case { layers: 3, batch_first: false, ..base.clone() },
+        Case { bidirectional: true, layers: 2, ..base.clone() },
+        Case { proj_size: 3, layers: 2, ..base.clone() },
+        Case { bias: false, ..base.clone() },
+        Case { initial_state: true, bidirectional: true, ..base.clone() },
+        Case { lengths: Some(vec![2, 6, 1, 4, 6]), bidirectional: true, ..base.clone() },
+        Case { recurrent_dropout: 0.3, dropout: 0.2, layers: 2, ..base.clone() },
+        Case {
+            layers: 2,
+            bidirectional: true,
+            proj_size: 2,
+            bias: false,
+            batch_first: false,
+            lengths: Some(vec![3, 1, 6, 5, 2]),
+            initial_state: true,
+            dropout: 0.25,
+            recurrent_dropout: 0.25,
+            ..base.clone()
+        },
+        // Sizes at the edges: one step, one row, one hidden unit.
+        Case::plain(2, 1, 1, 1),
+        Case { bidirectional: true, ..Case::plain(1, 4, 3, 1) },
+        Case { lengths: Some(vec![1]), ..Case::plain(2, 3, 1, 3) },
+        // Big enough that the layer runs on a thread team, with per-row blocks and lengths.
+        Case {
+            bidirectional: true,
+            lengths: Some((0..40).map(|row| 1 + (row * 37) % 30).collect()),
+            initial_state: true,
+            recurrent_dropout: 0.2,
+            ..Case::plain(5, 33, 40, 30)
+        },
+        Case { proj_size: 9, ..Case::plain(4, 33, 48, 20) },
+    ]
+}
+
+#[test]
+fn fused_and_composed_paths_agree_on_every_configuration() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (backend, device) in cpu_devices() {
+        for case in cases() {
+            let data = CaseData::new(&case);
+            let composed = lstm_run(&case, &data, &device, Recurrence::Composed);
+            let calls = fused_layer_calls();
+            let fused = lstm_run(&case, &data, &device, Recurrence::Fused);
+            assert_eq!(
+                fused_layer_calls() - calls,
+                case.layers,
+                "{backend} {case:?}: the fused path ran one operation per layer"
+            );
+            assert_eq!(composed.len(), fused.len());
+            for ((name, a), (_, b)) in composed.into_iter().zip(&fused) {
+                let error = max_abs_diff(&name, a, b);
+                assert!(error < 1e-12, "{backend} {case:?}: {name} differs by {error:e}");
+            }
+        }
+    }
+}
+
+/// In evaluation (no autodiff) the fused layer gives the training pass's output, and recurrent
+/// dropout draws no mask.
+#[test]
+fn evaluation_matches_training_forward() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let device = Device::flex();
+    let case = Case {
+        bidirectional: true,
+        layers: 2,
+        lengths: Some(vec![4, 2, 6]),
+        recurrent_dropout: 0.4,
+        ..Case::plain(3, 5, 3, 6)
+    };
+    let data = CaseData::new(&case);
+    let lstm = case
+        .config()
+        .init(&device)
+        .load_pytorch_parameters(data.params.clone(), &device)
+        .unwrap();
+    let input = Tensor::<3>::from_data(data.input.clone(), (&device, DType::F64));
+    let lengths = case.lengths.as_deref().unwrap();
+    let (first, _) = lstm.forward_padded(input.clone(), lengths, None);
+    let (second, _) = lstm.forward_padded(input.clone(), lengths, None);
+    assert_eq!(first.clone().into_data(), second.into_data(), "no dropout in evaluation");
+    let composed = lstm.clone().with_recurrence(Recurrence::Composed);
+    let (reference, _) = composed.forward_padded(input, lengths, None);
+    let error = max_abs_diff("evaluation output", first.into_data(), &reference.into_data());
+    assert!(error < 1e-12, "evaluation differs by {error:e}");
 }
 
 /// Loss and gradients of a language model's next-token loss (f32).
@@ -56,9 +276,11 @@ fn lm_run(
     record: &std::path::Path,
     tokens: &[usize],
     targets: &[usize],
+    recurrence: Recurrence,
 ) -> Vec<(String, TensorData)> {
     let device = device.clone().autodiff();
-    let model = burn_lstm::train::files::load_module(config.init(&device), record).unwrap();
+    let mut model = burn_lstm::train::files::load_module(config.init(&device), record).unwrap();
+    model.lstm = model.lstm.with_recurrence(recurrence);
     let tokens_tensor: Tensor<2, Int> = Tensor::from_data(
         TensorData::new(
             tokens.iter().map(|&t| t as i64).collect::<Vec<_>>(),
@@ -96,68 +318,9 @@ fn lm_run(
 }
 
 #[test]
-fn fused_and_composed_paths_agree() {
-    // 1. Every golden case on the composed path.
-    set_fused_steps(false);
-    for (backend, device) in cpu_devices() {
-        for path in golden_files() {
-            let case = GoldenCase::load(&path);
-            let errors = check_case(&case, &device);
-            let tolerance = if case.is_f32() { 5e-5 } else { 1e-10 };
-            assert!(
-                errors.forward <= tolerance && errors.gradients <= tolerance,
-                "composed {backend} {}: {errors:?}",
-                case.name
-            );
-        }
-    }
-
-    // 2. Random LSTM configurations, f64: the two paths agree to rounding.
+fn fused_output_loss_matches_the_composed_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex();
-    for (layers, bidirectional, batch_first) in [
-        (1, false, true),
-        (2, true, true),
-        (3, false, false),
-        (2, true, false),
-    ] {
-        let config = LstmConfig::new(3, 7)
-            .with_num_layers(layers)
-            .with_bidirectional(bidirectional)
-            .with_batch_first(batch_first);
-        let params = config
-            .init(&device)
-            .pytorch_parameters()
-            .into_iter()
-            .map(|(k, v)| (k, v.convert_dtype(DType::F64)))
-            .collect();
-        let input = Tensor::<3>::random([5, 6, 3], Distribution::Uniform(-1.0, 1.0), &device)
-            .into_data()
-            .convert_dtype(DType::F64);
-        let output_size = if bidirectional { 14 } else { 7 };
-        let shape = if batch_first {
-            [5, 6, output_size]
-        } else {
-            [6, 5, output_size]
-        };
-        let input = if batch_first {
-            input
-        } else {
-            TensorData::new(input.iter::<f64>().collect(), [6, 5, 3])
-        };
-        let weights = Tensor::<3>::random(shape, Distribution::Uniform(-1.0, 1.0), &device)
-            .into_data()
-            .convert_dtype(DType::F64);
-        set_fused_steps(false);
-        let composed = lstm_run(&config, &params, &input, &weights, &device);
-        set_fused_steps(true);
-        let fused = lstm_run(&config, &params, &input, &weights, &device);
-        for ((name, a), (_, b)) in composed.into_iter().zip(&fused) {
-            let error = max_abs_diff(&name, a, b);
-            assert!(error < 1e-12, "{config:?}: {name} differs by {error:e}");
-        }
-    }
-
-    // 3. The fused output loss, untied and tied, against the composed one (f32).
     let dir = tempfile::tempdir().unwrap();
     for tie in [false, true] {
         let config = LanguageModelConfig::new(50, 16, 16)
@@ -167,10 +330,8 @@ fn fused_and_composed_paths_agree() {
         burn_lstm::train::files::save_module(&config.init(&device), &record).unwrap();
         let tokens: Vec<usize> = (0..40).map(|i| (i * 7 + 3) % 50).collect();
         let targets: Vec<usize> = (0..40).map(|i| (i * 11 + 5) % 50).collect();
-        set_fused_steps(false);
-        let composed = lm_run(&config, &device, &record, &tokens, &targets);
-        set_fused_steps(true);
-        let fused = lm_run(&config, &device, &record, &tokens, &targets);
+        let composed = lm_run(&config, &device, &record, &tokens, &targets, Recurrence::Composed);
+        let fused = lm_run(&config, &device, &record, &tokens, &targets, Recurrence::Fused);
         for ((name, a), (_, b)) in composed.into_iter().zip(&fused) {
             let error = max_abs_diff(&name, a, b);
             assert!(error < 2e-5, "tied {tie}: {name} differs by {error:e}");

@@ -1,6 +1,7 @@
-//! Every PyTorch golden case (`BURN_LSTM_GOLDEN_DIR`, default `../shared/golden`) on every
-//! backend: outputs, final states and the gradients of both losses with respect to the input,
-//! the initial state and every parameter.
+//! Every PyTorch golden case (`BURN_LSTM_GOLDEN_DIR`, default the crate's `tests/data/golden`)
+//! on every backend and both ways of computing (the fused kernels and the composed burn
+//! operations): outputs, final states and the gradients of both losses with respect to the
+//! input, the initial state and every parameter.
 //!
 //! Tolerances (absolute): f64 cases 1e-10; f32 cases 1e-5, and 5e-5 for g8's gradients
 //! (200 steps of backpropagation through time in f32).
@@ -9,6 +10,7 @@ mod common;
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_lstm::Recurrence;
 use common::golden::{GoldenCase, check_case, golden_files};
 
 fn tolerances(case: &GoldenCase) -> (f64, f64) {
@@ -21,6 +23,13 @@ fn tolerances(case: &GoldenCase) -> (f64, f64) {
 
 /// Runs every case that `device` can represent; a case it cannot is a failure, not a skip.
 fn check_all(backend: &str, device: &Device, f32_only: bool) {
+    for recurrence in [Recurrence::Fused, Recurrence::Composed] {
+        check_all_with(backend, device, f32_only, recurrence);
+    }
+}
+
+fn check_all_with(backend: &str, device: &Device, f32_only: bool, recurrence: Recurrence) {
+    let backend = format!("{backend} {recurrence:?}");
     let mut failures = Vec::new();
     let mut checked = 0;
     println!("{backend}: case            max |Δ| forward   max |Δ| gradient   (worst gradient)");
@@ -36,7 +45,7 @@ fn check_all(backend: &str, device: &Device, f32_only: bool) {
             ));
             continue;
         }
-        let errors = check_case(&case, device);
+        let errors = check_case(&case, device, recurrence);
         let (forward_tol, gradient_tol) = tolerances(&case);
         println!(
             "{backend}: {:<14} {:>16.3e}  {:>17.3e}   ({})",

@@ -1,4 +1,4 @@
-//! Real PyTorch 2.15 and Keras 3.15 checkpoints (`../shared/interop`, or
+//! Real PyTorch 2.15 and Keras 3.15 checkpoints (the crate's `tests/data/interop`, or
 //! `BURN_LSTM_INTEROP_DIR`) load through the public API and compute what those frameworks
 //! computed (≤ 1e-5); our parameters go back out in PyTorch's format and in again unchanged.
 
@@ -14,10 +14,7 @@ use common::{cpu_devices, max_abs_diff};
 use serde_json::Value;
 
 fn interop_dir() -> PathBuf {
-    match std::env::var_os("BURN_LSTM_INTEROP_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/interop"),
-    }
+    common::data::data_dir("BURN_LSTM_INTEROP_DIR", "interop")
 }
 
 fn expected() -> Value {

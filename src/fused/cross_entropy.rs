@@ -24,8 +24,46 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
-use super::kernel::{Elem, log_sum_exp_row, matmul, softmax_gradient_row};
-use super::{from_host, to_host};
+use super::host::{Elem, from_host, matmul, to_host, with_widest_simd};
+use rayon::prelude::*;
+
+/// Rows of logits one task of the thread pool takes at a time.
+const ROWS_PER_TASK: usize = 16;
+
+with_widest_simd!(fn log_sum_exp_row<E>(logits: &[E], scratch: &mut [E], out: &mut E) {
+    // Sixteen running maxima and sums, so the reductions vectorise.
+    let mut maxima = [E::neg_infinity(); 16];
+    let mut chunks = logits.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in maxima.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&maxima)
+        .fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+    for (e, &v) in scratch.iter_mut().zip(logits) {
+        *e = (v - max).exp_activation();
+    }
+    let mut lanes = [E::zero(); 16];
+    let mut chunks = scratch.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = *lane + v;
+        }
+    }
+    let tail = chunks.remainder().iter().fold(E::zero(), |a, &v| a + v);
+    let sum = lanes.iter().fold(tail, |a, &v| a + v);
+    *out = max + sum.ln();
+});
+
+with_widest_simd!(fn softmax_gradient_row<E>(row: &mut [E], log_sum_exp: E, scale: E) {
+    for v in row.iter_mut() {
+        *v = (*v - log_sum_exp).exp_activation() * scale;
+    }
+});
 
 /// The targets of a fused cross-entropy, and how its weight is laid out.
 #[derive(Clone, Debug)]
@@ -101,11 +139,18 @@ fn forward_host<E: Elem>(
         (rows, classes, width),
         true,
     );
+    // Each row's log-sum-exp, rows shared out over the cores.
     let mut log_sum_exp = vec![E::zero(); rows];
-    let mut scratch = vec![E::zero(); classes];
+    logits
+        .par_chunks(classes)
+        .zip(log_sum_exp.par_iter_mut())
+        .with_min_len(ROWS_PER_TASK)
+        .for_each_init(
+            || vec![E::zero(); classes],
+            |scratch, (logits, out)| log_sum_exp_row(logits, scratch, out),
+        );
     let (mut total, mut counted) = (E::zero(), 0usize);
     for (row, logits) in logits.chunks_exact(classes).enumerate() {
-        log_sum_exp_row(logits, &mut scratch, &mut log_sum_exp[row]);
         let target = targets.indices[row];
         if Some(target) != targets.ignore {
             total = total + log_sum_exp[row] - logits[target];
@@ -153,22 +198,36 @@ fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>)
     };
     // d logits = (softmax − one-hot) · scale, ignored rows zero.
     let mut dlogits = std::mem::take(&mut *saved.logits.lock().expect("logits"));
-    for (row, d) in dlogits.chunks_exact_mut(classes).enumerate() {
-        let target = saved.targets.indices[row];
-        if Some(target) == saved.targets.ignore {
-            d.iter_mut().for_each(|v| *v = E::zero());
-            continue;
-        }
-        let lse = saved.log_sum_exp[row];
-        softmax_gradient_row(d, lse, scale);
-        d[target] = d[target] - scale;
-    }
-    let mut bias = vec![E::zero(); classes];
-    for d in dlogits.chunks_exact(classes) {
-        for (sum, &v) in bias.iter_mut().zip(d) {
-            *sum = *sum + v;
-        }
-    }
+    dlogits
+        .par_chunks_mut(classes)
+        .enumerate()
+        .with_min_len(ROWS_PER_TASK)
+        .for_each(|(row, d)| {
+            let target = saved.targets.indices[row];
+            if Some(target) == saved.targets.ignore {
+                d.iter_mut().for_each(|v| *v = E::zero());
+                return;
+            }
+            softmax_gradient_row(d, saved.log_sum_exp[row], scale);
+            d[target] = d[target] - scale;
+        });
+    // The bias gradient: column sums, a share of the rows per task.
+    let bias = dlogits
+        .par_chunks(classes * ROWS_PER_TASK)
+        .map(|rows| {
+            let mut sums = vec![E::zero(); classes];
+            for d in rows.chunks_exact(classes) {
+                for (sum, &v) in sums.iter_mut().zip(d) {
+                    *sum = *sum + v;
+                }
+            }
+            sums
+        })
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(x, &y)| *x = *x + y);
+            a
+        })
+        .unwrap_or_else(|| vec![E::zero(); classes]);
     // d features = d logits · Wᵀ   (Wᵀ read through strides)
     let (w_row, w_col) = saved.sizes.weight_strides(saved.targets.transposed);
     let mut dfeatures = vec![E::zero(); rows * width];

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{LstmError, Result};
 use crate::fused;
 use crate::init::LstmInit;
-use crate::lstm::{Lstm, LstmConfig};
+use crate::lstm::{Lstm, LstmConfig, Recurrence};
 use crate::state::LstmState;
 
 /// Configuration of a [`LanguageModel`].
@@ -215,7 +215,8 @@ impl LanguageModel {
 
     /// Mean next-token cross-entropy of `features` `[n, F]` against `targets` (`n` token
     /// indices), not counting targets equal to `ignore`. On the CPU backends the output layer
-    /// and the loss run as one fused operation.
+    /// and the loss run as one fused operation (unless the LSTM is set to
+    /// [`Recurrence::Composed`], which the loss follows).
     fn output_loss(
         &self,
         features: Tensor<2>,
@@ -223,7 +224,7 @@ impl LanguageModel {
         ignore: Option<usize>,
     ) -> Tensor<1> {
         let device = features.device();
-        if fused::supported(&device, features.dtype()) {
+        if self.lstm.recurrence == Recurrence::Fused && fused::supported(&device, features.dtype()) {
             let (weight, transposed, bias) = self.output_parameters();
             let targets = fused::Targets {
                 indices: Arc::new(targets.to_vec()),

@@ -1,4 +1,4 @@
-//! Reading PyTorch golden vectors (see `../shared/golden/README.md`) and checking a backend
+//! Reading PyTorch golden vectors (see `tests/data/golden/README.md`) and checking a backend
 //! against them.
 
 use std::collections::BTreeMap;
@@ -6,17 +6,14 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_lstm::{LstmCellConfig, LstmConfig, LstmState, NamedTensors};
+use burn_lstm::{LstmCellConfig, LstmConfig, LstmState, NamedTensors, Recurrence};
 use serde_json::Value;
 
 use super::max_abs_diff;
 
-/// The golden directory: `BURN_LSTM_GOLDEN_DIR`, else `../shared/golden` beside the crate.
+/// The golden directory: `BURN_LSTM_GOLDEN_DIR`, else the crate's `tests/data/golden`.
 pub fn golden_dir() -> PathBuf {
-    match std::env::var_os("BURN_LSTM_GOLDEN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
-    }
+    super::data::data_dir("BURN_LSTM_GOLDEN_DIR", "golden")
 }
 
 /// Every `*.json` case in the golden directory, sorted by name. Panics when there is none.
@@ -155,8 +152,9 @@ struct Backward {
     params: NamedTensors,
 }
 
-/// Runs one case on `device` (an autodiff device is made from it) and measures the errors.
-pub fn check_case(case: &GoldenCase, device: &Device) -> CaseErrors {
+/// Runs one case on `device` (an autodiff device is made from it), the LSTM computing the
+/// `recurrence` way, and measures the errors.
+pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) -> CaseErrors {
     let device = device.clone().autodiff();
     let json = &case.json;
     let mut errors = CaseErrors::default();
@@ -202,6 +200,7 @@ pub fn check_case(case: &GoldenCase, device: &Device) -> CaseErrors {
                 .with_proj_size(case.size("proj_size"))
                 .with_batch_first(json["config"]["batch_first"].as_bool().unwrap())
                 .with_bias(json["config"]["bias"].as_bool().unwrap())
+                .with_recurrence(recurrence)
                 .init(&device)
                 .load_pytorch_parameters(case.params(), &device)
                 .unwrap_or_else(|err| panic!("{}: {err}", case.name));

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: devices, and golden-vector reading.
 #![allow(dead_code)]
 
+pub mod data;
 pub mod golden;
 pub mod program;
 

@@ -1,0 +1,208 @@
+//! Host-side building blocks of the fused CPU kernels: the element types with their
+//! activations, code compiled for the widest SIMD the CPU has, matrix products through the
+//! `gemm` crate (the kernels burn-flex itself uses), and moving tensors to and from host
+//! vectors.
+
+use burn::backend::{Backend, read_sync, tensor::FloatTensor};
+use burn::prelude::*;
+use gemm::{Parallelism, gemm};
+use num_traits::Float;
+
+use super::fastmath;
+
+/// The element types the fused kernels run in, with their activations: f32 uses the
+/// vectorisable approximations of [`fastmath`], f64 the exact libm functions.
+pub(crate) trait Elem: Float + burn::tensor::Element + Send + Sync + 'static {
+    fn sigmoid(self) -> Self;
+    fn tanh_activation(self) -> Self;
+    fn exp_activation(self) -> Self;
+}
+
+impl Elem for f32 {
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        fastmath::sigmoid_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_activation(self) -> Self {
+        fastmath::tanh_f32(self)
+    }
+    #[inline(always)]
+    fn exp_activation(self) -> Self {
+        fastmath::exp_f32(self)
+    }
+}
+
+impl Elem for f64 {
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + (-self).exp())
+    }
+    #[inline(always)]
+    fn tanh_activation(self) -> Self {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn exp_activation(self) -> Self {
+        self.exp()
+    }
+}
+
+/// Defines `$name`, running `body` compiled for AVX-512 or for AVX2 with FMA where the CPU has
+/// them (the row loops then vectorise sixteen or eight f32 lanes wide), else as portable code.
+macro_rules! with_widest_simd {
+    ($vis:vis fn $name:ident<$e:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $vis fn $name<$e: $crate::fused::host::Elem>($($arg: $ty),*) {
+            #[inline(always)]
+            fn portable<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
+            unsafe fn avx512<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            match $crate::fused::fastmath::simd_level() {
+                // SAFETY: the CPU has the features each version was compiled for.
+                $crate::fused::fastmath::SimdLevel::Avx512 => return unsafe { avx512::<$e>($($arg),*) },
+                $crate::fused::fastmath::SimdLevel::Avx2 => return unsafe { avx2::<$e>($($arg),*) },
+                $crate::fused::fastmath::SimdLevel::Baseline => {}
+            }
+            portable::<$e>($($arg),*)
+        }
+    };
+}
+pub(crate) use with_widest_simd;
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]` with explicit `(row, column)` strides. `threads` lets
+/// gemm split a big product over the cores; the recurrences' per-step products run on one
+/// thread each, inside their own thread team.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul<E: Elem>(
+    dst: &mut [E],
+    dst_row: usize,
+    accumulate: bool,
+    lhs: &[E],
+    (lhs_row, lhs_col): (usize, usize),
+    rhs: &[E],
+    (rhs_row, rhs_col): (usize, usize),
+    (m, n, k): (usize, usize, usize),
+    threads: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        dst.len() >= (m - 1) * dst_row + n,
+        "matmul destination too small"
+    );
+    if k > 0 {
+        assert!(
+            lhs.len() > (m - 1) * lhs_row + (k - 1) * lhs_col,
+            "matmul lhs too small"
+        );
+        assert!(
+            rhs.len() > (k - 1) * rhs_row + (n - 1) * rhs_col,
+            "matmul rhs too small"
+        );
+    }
+    // Threads pay off only on products of some size.
+    let parallelism = if threads && m * n * k >= 1 << 20 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index the strides produce inside the slices, and
+    // `dst` does not alias the inputs (it is borrowed mutably).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_row as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_col as isize,
+            lhs_row as isize,
+            rhs.as_ptr(),
+            rhs_col as isize,
+            rhs_row as isize,
+            E::one(),
+            E::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// `[rows, cols]` → `[cols, rows]`, `matrices` of them one after the other.
+pub(crate) fn transpose<E: Elem>(values: &[E], matrices: usize, rows: usize, cols: usize) -> Vec<E> {
+    let mut transposed = vec![E::zero(); values.len()];
+    for m in 0..matrices {
+        let base = m * rows * cols;
+        for r in 0..rows {
+            for c in 0..cols {
+                transposed[base + c * rows + r] = values[base + r * cols + c];
+            }
+        }
+    }
+    transposed
+}
+
+/// A backend tensor's values on the host.
+pub(crate) fn to_host<B: Backend, E: Elem>(tensor: FloatTensor<B>) -> Vec<E> {
+    read_sync(B::float_into_data(tensor))
+        .expect("read a CPU tensor")
+        .try_into_vec::<E>()
+        .expect("the tensor's dtype")
+}
+
+/// A backend tensor from host values.
+pub(crate) fn from_host<B: Backend, E: Elem>(
+    values: Vec<E>,
+    shape: &[usize],
+    device: &B::Device,
+) -> FloatTensor<B> {
+    B::float_from_data(TensorData::new(values, shape.to_vec()), device)
+}
+
+/// A buffer that the units of a thread team write at the same time, each only its own rows.
+///
+/// The team's units own disjoint rows of every buffer they share (a unit is one direction and
+/// one block of batch rows), so their writes never overlap; this type lets them hold the
+/// buffer at once without splitting it into chunks, which the row layouts (rows of one unit
+/// recur at every time step) do not allow.
+pub(crate) struct RowShared<'a, E> {
+    ptr: *mut E,
+    len: usize,
+    _buffer: std::marker::PhantomData<&'a mut [E]>,
+}
+
+// SAFETY: the units only touch disjoint ranges (see `rows`); the buffer outlives the team.
+unsafe impl<E: Send> Send for RowShared<'_, E> {}
+unsafe impl<E: Send> Sync for RowShared<'_, E> {}
+
+impl<'a, E> RowShared<'a, E> {
+    pub(crate) fn new(buffer: &'a mut [E]) -> Self {
+        Self {
+            ptr: buffer.as_mut_ptr(),
+            len: buffer.len(),
+            _buffer: std::marker::PhantomData,
+        }
+    }
+
+    /// `len` elements from `start`.
+    ///
+    /// # Safety
+    /// No other unit may read or write any of these elements while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn rows(&self, start: usize, len: usize) -> &mut [E] {
+        assert!(start + len <= self.len, "row range outside the buffer");
+        // SAFETY: inside the buffer (asserted); exclusive by the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}

@@ -1,0 +1,210 @@
+//! The fused layer as a burn backend operation (see [`super::layer`] for what it computes).
+
+use std::sync::Arc;
+
+use burn::backend::{Backend, Dispatch, TensorMetadata, backend_extension, tensor::FloatTensor};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+#[cfg(feature = "flex")]
+use burn::backend::Flex;
+#[cfg(feature = "ndarray")]
+use burn::backend::NdArray;
+
+use super::host::{Elem, from_host, to_host};
+use super::layer::{self, LayerDims, LayerInputs, LayerWeights, Saved};
+
+/// What a layer call takes besides tensors. The operation's optional tensors (bias,
+/// projection, recurrent mask) are always passed, as one-element stand-ins where absent: these
+/// flags say which are real.
+#[derive(Clone, Debug, Default)]
+pub struct LayerCall {
+    /// `[N]` real steps of each batch row, each in `1..=T`; none when every row has `T`.
+    pub lengths: Option<Arc<Vec<usize>>>,
+    /// Whether `bias` is the layer's bias.
+    pub bias: bool,
+    /// Whether `projection` is the layer's projection.
+    pub projection: bool,
+    /// Whether `recurrent_mask` is a recurrent dropout mask.
+    pub recurrent_mask: bool,
+}
+
+/// The primitives of a layer call, borrowed.
+pub(crate) struct LayerPrimitives<'a, B: Backend> {
+    pub input: &'a FloatTensor<B>,
+    pub input_weights: &'a FloatTensor<B>,
+    pub bias: Option<&'a FloatTensor<B>>,
+    pub recurrent_weights: &'a FloatTensor<B>,
+    pub projection: Option<&'a FloatTensor<B>>,
+    pub hidden: &'a FloatTensor<B>,
+    pub cell: &'a FloatTensor<B>,
+    pub recurrent_mask: Option<&'a FloatTensor<B>>,
+}
+
+impl<B: Backend> LayerPrimitives<'_, B> {
+    fn dims(&self) -> LayerDims {
+        let input = self.input.shape();
+        let recurrent = self.recurrent_weights.shape();
+        LayerDims {
+            steps: input[0],
+            batch: input[1],
+            features: input[2],
+            hidden: recurrent[2] / 4,
+            hidden_out: recurrent[1],
+            directions: recurrent[0],
+        }
+    }
+}
+
+/// The layer's results as backend tensors: output, final hidden state, final cell state.
+pub(crate) type LayerResults<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// Runs the layer on the host in `E`; with `train`, also returns what its backward needs
+/// (`keep_input`: the input too, for the input weights' gradient).
+pub(crate) fn forward_on<B: Backend, E: Elem>(
+    tensors: LayerPrimitives<'_, B>,
+    call: &LayerCall,
+    train: bool,
+    keep_input: bool,
+) -> (LayerResults<B>, Option<Saved<E>>) {
+    super::LAYER_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dims = tensors.dims();
+    let device = tensors.input.device();
+    let host = |tensor: &FloatTensor<B>| to_host::<B, E>(tensor.clone());
+    let weights = LayerWeights {
+        input: host(tensors.input_weights),
+        bias: tensors.bias.map(host),
+        recurrent: host(tensors.recurrent_weights),
+        projection: tensors.projection.map(host),
+    };
+    let inputs = LayerInputs {
+        input: host(tensors.input),
+        hidden: host(tensors.hidden),
+        cell: host(tensors.cell),
+        recurrent_mask: tensors.recurrent_mask.map(host),
+        lengths: call.lengths.as_ref().map(|lengths| lengths.to_vec()),
+    };
+    let (outputs, saved) = layer::forward(dims, weights, inputs, train, keep_input);
+    let LayerDims {
+        steps,
+        batch,
+        hidden,
+        hidden_out,
+        directions,
+        ..
+    } = dims;
+    let results = (
+        from_host::<B, E>(
+            outputs.output,
+            &[steps, batch, directions * hidden_out],
+            &device,
+        ),
+        from_host::<B, E>(outputs.hidden, &[directions, batch, hidden_out], &device),
+        from_host::<B, E>(outputs.cell, &[directions, batch, hidden], &device),
+    );
+    (results, saved)
+}
+
+/// The fused LSTM layer as a burn backend operation: every step of every direction of one
+/// layer in one call, with its own backward node under autodiff.
+#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
+pub trait LstmLayerBackend: Backend {
+    /// One layer over the whole sequence.
+    ///
+    /// - `input`: `[T, N, F]` (time-major)
+    /// - `input_weights`: `[F, D·4H]`; `bias`: `[D·4H]` (both biases of every gate, summed)
+    /// - `recurrent_weights`: `[D, Hout, 4H]`; `projection`: `[D, H, Hout]` for an LSTMP
+    ///   (gate columns in the order input, forget, output, cell candidate)
+    /// - `hidden`: `[D, N, Hout]`, `cell`: `[D, N, H]`, the initial state
+    /// - `recurrent_mask`: `[D, N, Hout]`, multiplies the previous hidden state where it
+    ///   enters the gates (recurrent dropout)
+    /// - `call`: the lengths of a padded batch, and which of `bias`, `projection` and
+    ///   `recurrent_mask` are real
+    ///
+    /// Returns the output `[T, N, D·Hout]` and the final hidden `[D, N, Hout]` and cell
+    /// `[D, N, H]` states.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_layer(
+        input: FloatTensor<Self>,
+        input_weights: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        recurrent_weights: FloatTensor<Self>,
+        projection: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        cell: FloatTensor<Self>,
+        recurrent_mask: FloatTensor<Self>,
+        call: LayerCall,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let tensors = LayerPrimitives {
+            input: &input,
+            input_weights: &input_weights,
+            bias: call.bias.then_some(&bias),
+            recurrent_weights: &recurrent_weights,
+            projection: call.projection.then_some(&projection),
+            hidden: &hidden,
+            cell: &cell,
+            recurrent_mask: call.recurrent_mask.then_some(&recurrent_mask),
+        };
+        match input.dtype() {
+            DType::F64 => forward_on::<Self, f64>(tensors, &call, false, false).0,
+            _ => forward_on::<Self, f32>(tensors, &call, false, false).0,
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+impl LstmLayerBackend for Flex {}
+#[cfg(feature = "ndarray")]
+impl LstmLayerBackend for NdArray {}
+
+/// The layer's tensors, as the callers in [`crate::recurrence`] hold them.
+pub(crate) struct LayerTensors {
+    /// `[T, N, F]`
+    pub input: Tensor<3>,
+    /// `[F, D·4H]`
+    pub input_weights: Tensor<2>,
+    /// `[D·4H]`
+    pub bias: Option<Tensor<1>>,
+    /// `[D, Hout, 4H]`
+    pub recurrent_weights: Tensor<3>,
+    /// `[D, H, Hout]`
+    pub projection: Option<Tensor<3>>,
+    /// `[D, N, Hout]`
+    pub hidden: Tensor<3>,
+    /// `[D, N, H]`
+    pub cell: Tensor<3>,
+    /// `[D, N, Hout]`
+    pub recurrent_mask: Option<Tensor<3>>,
+}
+
+/// Runs one fused layer (see [`LstmLayerBackend::lstm_layer`]): the output and the final
+/// hidden and cell states.
+pub(crate) fn lstm_layer(
+    tensors: LayerTensors,
+    lengths: Option<&[usize]>,
+) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+    let call = LayerCall {
+        lengths: lengths.map(|lengths| Arc::new(lengths.to_vec())),
+        bias: tensors.bias.is_some(),
+        projection: tensors.projection.is_some(),
+        recurrent_mask: tensors.recurrent_mask.is_some(),
+    };
+    let options = (&tensors.input.device(), tensors.input.dtype());
+    let stand_in = || Tensor::<1>::zeros([1], options.clone()).into_dispatch();
+    let (output, hidden, cell) = <Dispatch as LstmLayerBackend>::lstm_layer(
+        tensors.input.into_dispatch(),
+        tensors.input_weights.into_dispatch(),
+        tensors.bias.map_or_else(stand_in, Tensor::into_dispatch),
+        tensors.recurrent_weights.into_dispatch(),
+        tensors.projection.map_or_else(stand_in, Tensor::into_dispatch),
+        tensors.hidden.into_dispatch(),
+        tensors.cell.into_dispatch(),
+        tensors.recurrent_mask.map_or_else(stand_in, Tensor::into_dispatch),
+        call,
+    );
+    (
+        Tensor::from_dispatch(output),
+        Tensor::from_dispatch(hidden),
+        Tensor::from_dispatch(cell),
+    )
+}
