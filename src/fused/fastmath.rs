@@ -16,14 +16,18 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     // vectorises; `f32::round` does not).
     const ROUNDER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 87.0);
-    let n = (x * LOG2E + ROUNDER) - ROUNDER;
+    let shifted = x * LOG2E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
     // exp(r) on |r| ≤ ln2/2 (Taylor coefficients; the truncation error is below 1 ulp).
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the bits: `shifted` holds n in its low mantissa bits (its bits are those of
+    // 1.5·2²³ plus n). Integer arithmetic on the bits vectorises; a float-to-int cast does not.
+    let biased = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()).wrapping_add(127);
+    let scale = f32::from_bits(biased << 23);
     p * scale
 }
 

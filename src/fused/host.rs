@@ -13,12 +13,19 @@ use super::fastmath;
 /// The element types the fused kernels run in, with their activations: f32 uses the
 /// vectorisable approximations of [`fastmath`], f64 the exact libm functions.
 pub(crate) trait Elem: Float + burn::tensor::Element + Send + Sync + 'static {
+    /// `self · a + b` with one rounding: one instruction where the caller is compiled for
+    /// FMA (always inlined, so the tile kernels get it).
+    fn fused_mul_add(self, a: Self, b: Self) -> Self;
     fn sigmoid(self) -> Self;
     fn tanh_activation(self) -> Self;
     fn exp_activation(self) -> Self;
 }
 
 impl Elem for f32 {
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
     #[inline(always)]
     fn sigmoid(self) -> Self {
         fastmath::sigmoid_f32(self)
@@ -34,6 +41,10 @@ impl Elem for f32 {
 }
 
 impl Elem for f64 {
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
     #[inline(always)]
     fn sigmoid(self) -> Self {
         1.0 / (1.0 + (-self).exp())
@@ -137,20 +148,6 @@ pub(crate) fn matmul<E: Elem>(
             parallelism,
         );
     }
-}
-
-/// `[rows, cols]` → `[cols, rows]`, `matrices` of them one after the other.
-pub(crate) fn transpose<E: Elem>(values: &[E], matrices: usize, rows: usize, cols: usize) -> Vec<E> {
-    let mut transposed = vec![E::zero(); values.len()];
-    for m in 0..matrices {
-        let base = m * rows * cols;
-        for r in 0..rows {
-            for c in 0..cols {
-                transposed[base + c * rows + r] = values[base + r * cols + c];
-            }
-        }
-    }
-    transposed
 }
 
 /// A backend tensor's values on the host.

@@ -15,14 +15,14 @@
 //! | recurrent dropout mask | `[D, N, Hout]`, multiplies `h_{t-1}` where it enters the gates |
 //! | output | `[T, N, D·Hout]`, the forward direction's half first |
 //!
-//! **Forward.** The input part of every gate of every step is one product per direction,
-//! written into a gate buffer `[D, T, N, G]`. Then one thread team runs the recurrence: each
-//! unit of the team owns one direction and one block of batch rows for the whole sequence
-//! (rows are independent, so the time loop needs no barrier). At each step the unit adds the
-//! recurrent product into the step's rows of the gate buffer, applies the gates and the state
-//! update to those rows while they are in cache, and writes the output. In training the
-//! activated gates stay in the gate buffer, and the cell states and the hidden states that
-//! entered the products go to buffers made once per call; in inference nothing is kept.
+//! **Forward.** One thread team runs the recurrence: each unit of the team owns one direction
+//! and one block of batch rows for the whole sequence (rows are independent, so the time loop
+//! needs no barrier). At each step the unit computes its rows' gate pre-activations
+//! `x_t·W_x + h_{t-1}·W_h` with two products against weights packed once per call (see
+//! [`super::packed`]), applies the gates and the state update to those rows while they are in
+//! cache, and writes the output. In training the activated gates, the cell states and the
+//! hidden states that entered the products go to buffers made once per call; in inference
+//! nothing is kept beyond the unit's own step.
 //!
 //! **Padded batches.** A row's loop ends at its length; its reverse direction starts at its
 //! last real step. Inside, the rows are reordered so that every block holds rows of similar
@@ -31,12 +31,14 @@
 //!
 //! **Backward** is the mirror image: the reverse time loop on the same units turns the
 //! activated gates into the gates' gradient in place, sends the state's gradient back through
-//! the pre-transposed recurrent weights, and sums the bias gradient per unit. The input, input
-//! weight and recurrent weight gradients are then one product each over all steps.
+//! the transposed recurrent weights (packed once), and sums the bias gradient per unit. The
+//! input, input weight and recurrent weight gradients are then one product each over all
+//! steps, on every core.
 
 use rayon::prelude::*;
 
-use super::host::{Elem, RowShared, matmul, transpose, with_widest_simd};
+use super::host::{Elem, RowShared, matmul, with_widest_simd};
+use super::packed::{LhsPart, PackedRhs};
 
 /// Sizes of one layer call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -422,12 +424,12 @@ with_widest_simd!(fn activated_rows<E>(gates: &[E], cells: &[E], activated: &mut
     }
 });
 
-/// Runs the layer. With `keep_input` (training, when the input weights want a gradient) or
-/// `train`, also returns what [`backward`] needs.
+/// Runs the layer. With `train`, also returns what [`backward`] needs (with `keep_input`, the
+/// input too, for the input weights' gradient).
 pub(crate) fn forward<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
-    inputs: LayerInputs<E>,
+    mut inputs: LayerInputs<E>,
     train: bool,
     keep_input: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
@@ -441,39 +443,43 @@ pub(crate) fn forward<E: Elem>(
     } = dims;
     let width = dims.gates();
     let schedule = Schedule::new(dims, inputs.lengths.as_deref());
-    let mut inputs = inputs;
     let input = schedule.to_internal(std::mem::take(&mut inputs.input), steps, features);
 
-    // The input part of every gate: one product per direction.
-    let rows = steps * batch;
-    let mut gates = vec![E::zero(); directions * rows * width];
-    for d in 0..directions {
-        matmul(
-            &mut gates[d * rows * width..],
-            width,
-            false,
-            &input,
-            (features, 1),
-            &weights.input[d * width..],
-            (directions * width, 1),
-            (rows, width, features),
-            true,
-        );
-    }
+    // Every step's product's right-hand side, packed once: W_x[:, d] stacked on W_h[d].
+    let packed = PackedWeights {
+        recurrent: (0..directions)
+            .map(|d| {
+                PackedRhs::pack_stacked(
+                    &[
+                        (&weights.input[d * width..], (directions * width, 1), features),
+                        (&weights.recurrent[d * hidden_out * width..], (width, 1), hidden_out),
+                    ],
+                    width,
+                )
+            })
+            .collect(),
+        projection: weights.projection.as_ref().map_or_else(Vec::new, |projection| {
+            (0..directions)
+                .map(|d| {
+                    let projection = &projection[d * hidden * hidden_out..];
+                    PackedRhs::pack(projection, (hidden_out, 1), hidden, hidden_out)
+                })
+                .collect()
+        }),
+    };
 
+    let rows = steps * batch;
     let mut output = vec![E::zero(); rows * directions * hidden_out];
     let mut final_hidden = vec![E::zero(); directions * batch * hidden_out];
     let mut final_cell = vec![E::zero(); directions * batch * hidden];
-    let (mut cells, mut hidden_in) = match train {
-        true => (
-            vec![E::zero(); directions * rows * hidden],
-            vec![E::zero(); directions * rows * hidden_out],
-        ),
-        false => (Vec::new(), Vec::new()),
-    };
+    // What the backward pass reads; inference keeps none of it.
+    let saved_len = |width: usize| if train { directions * rows * width } else { 0 };
+    let mut gates = vec![E::zero(); saved_len(width)];
+    let mut cells = vec![E::zero(); saved_len(hidden)];
+    let mut hidden_in = vec![E::zero(); saved_len(hidden_out)];
     {
         let shared = ForwardBuffers {
-            gates: RowShared::new(&mut gates),
+            gates: train.then(|| RowShared::new(&mut gates)),
             output: RowShared::new(&mut output),
             hidden: RowShared::new(&mut final_hidden),
             cell: RowShared::new(&mut final_cell),
@@ -484,6 +490,8 @@ pub(crate) fn forward<E: Elem>(
             dims,
             schedule: &schedule,
             weights: &weights,
+            packed: &packed,
+            input: &input,
             inputs: &inputs,
             buffers: &shared,
         };
@@ -508,9 +516,10 @@ pub(crate) fn forward<E: Elem>(
     (outputs, saved)
 }
 
-/// The buffers the forward units write, each only its own rows.
+/// The buffers the forward units write, each only its own rows; the saved ones only in
+/// training.
 struct ForwardBuffers<'a, E> {
-    gates: RowShared<'a, E>,
+    gates: Option<RowShared<'a, E>>,
     output: RowShared<'a, E>,
     hidden: RowShared<'a, E>,
     cell: RowShared<'a, E>,
@@ -518,10 +527,22 @@ struct ForwardBuffers<'a, E> {
     hidden_in: Option<RowShared<'a, E>>,
 }
 
+/// Per direction, the right-hand sides of a step's products, packed.
+struct PackedWeights<E> {
+    /// `W_x[:, d]` stacked on `W_h[d]`, `[F + Hout, G]` (forward), or `W_h[d]ᵀ`, `[G, Hout]`
+    /// (backward).
+    recurrent: Vec<PackedRhs<E>>,
+    /// `W_hr[d]`, `[H, Hout]` (forward) or `W_hr[d]ᵀ`, `[Hout, H]` (backward); none without.
+    projection: Vec<PackedRhs<E>>,
+}
+
 struct ForwardUnit<'a, E> {
     dims: LayerDims,
     schedule: &'a Schedule,
     weights: &'a LayerWeights<E>,
+    packed: &'a PackedWeights<E>,
+    /// `[T, N, F]`, internal row order.
+    input: &'a [E],
     inputs: &'a LayerInputs<E>,
     buffers: &'a ForwardBuffers<'a, E>,
 }
@@ -530,7 +551,8 @@ impl<E: Elem> ForwardUnit<'_, E> {
     /// Direction `d` of the rows `first..first + rows`, every step.
     fn run(&self, d: usize, (first, rows): (usize, usize)) {
         let dims = self.dims;
-        let (hidden, hidden_out, width) = (dims.hidden, dims.hidden_out, dims.gates());
+        let (features, hidden, hidden_out, width) =
+            (dims.features, dims.hidden, dims.hidden_out, dims.gates());
         let schedule = self.schedule;
         let buffers = self.buffers;
         let state_row = |i: usize| d * dims.batch + schedule.original(first + i);
@@ -546,7 +568,9 @@ impl<E: Elem> ForwardUnit<'_, E> {
             }
         }
         let mut masked = mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
-        let mut gathered = Vec::new();
+        // The step's gates when they are not written in place, and its gathered inputs.
+        let mut step_gates = Vec::new();
+        let mut step_input = Vec::new();
         let mut activated = match &self.weights.projection {
             Some(_) => vec![E::zero(); rows * hidden],
             None => Vec::new(),
@@ -556,7 +580,6 @@ impl<E: Elem> ForwardUnit<'_, E> {
             .bias
             .as_ref()
             .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
-        let recurrent = &self.weights.recurrent[d * hidden_out * width..];
         let out_width = dims.directions * hidden_out;
 
         for step in 0..dims.steps {
@@ -565,23 +588,28 @@ impl<E: Elem> ForwardUnit<'_, E> {
                 break;
             }
             let time = |i: usize| schedule.time(&dims, d, step, first + i);
+            // Whether the step's rows share a time: then they are contiguous everywhere.
             let aligned = schedule.aligned(d, first, active);
-            // The step's gate rows: in place when the rows share a time, else gathered.
-            let gates: &mut [E] = if aligned {
+            let gates: &mut [E] = match (&buffers.gates, aligned) {
                 // SAFETY: rows first..first+active at this time belong to this unit alone.
-                unsafe {
-                    buffers
-                        .gates
-                        .rows(dims.row(d, time(0), first) * width, active * width)
+                (Some(saved), true) => unsafe {
+                    saved.rows(dims.row(d, time(0), first) * width, active * width)
+                },
+                _ => {
+                    step_gates.resize(rows * width, E::zero());
+                    &mut step_gates[..active * width]
                 }
+            };
+            // z = x_t · W_x + h_{t-1} · W_h   (the bias is added with the activations)
+            let input: &[E] = if aligned {
+                &self.input[(time(0) * dims.batch + first) * features..]
             } else {
-                gathered.resize(rows * width, E::zero());
+                step_input.resize(rows * features, E::zero());
                 for i in 0..active {
-                    // SAFETY: this unit's row.
-                    let row = unsafe { buffers.gates.rows(dims.row(d, time(i), first + i) * width, width) };
-                    gathered[i * width..(i + 1) * width].copy_from_slice(row);
+                    let row = time(i) * dims.batch + first + i;
+                    copy_row(&mut step_input, i, self.input, row, features);
                 }
-                &mut gathered[..active * width]
+                &step_input
             };
             let recurrent_input: &[E] = match (&mask, &mut masked) {
                 (Some(mask), Some(masked)) => {
@@ -599,40 +627,24 @@ impl<E: Elem> ForwardUnit<'_, E> {
                     row.copy_from_slice(&recurrent_input[i * hidden_out..(i + 1) * hidden_out]);
                 }
             }
-            matmul(
-                gates,
-                width,
-                true,
-                recurrent_input,
-                (hidden_out, 1),
-                recurrent,
-                (width, 1),
-                (active, width, hidden_out),
-                false,
-            );
-            match &self.weights.projection {
+            let parts = [
+                LhsPart { values: input, row: features, col: 1, k: features },
+                LhsPart { values: recurrent_input, row: hidden_out, col: 1, k: hidden_out },
+            ];
+            self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
+            match self.packed.projection.get(d) {
                 None => cell_rows(gates, bias, &mut c[..active * hidden], &mut h[..active * hidden], hidden),
                 Some(projection) => {
                     cell_rows(gates, bias, &mut c[..active * hidden], &mut activated[..active * hidden], hidden);
-                    matmul(
-                        &mut h,
-                        hidden_out,
-                        false,
-                        &activated,
-                        (hidden, 1),
-                        &projection[d * hidden * hidden_out..],
-                        (hidden_out, 1),
-                        (active, hidden_out, hidden),
-                        false,
-                    );
+                    projection.multiply(&mut h, hidden_out, false, &activated, (hidden, 1), active);
                 }
             }
             for i in 0..active {
                 let t = time(i);
-                if !aligned {
+                if let (Some(saved), false) = (&buffers.gates, aligned) {
                     // SAFETY: this unit's row.
-                    let row = unsafe { buffers.gates.rows(dims.row(d, t, first + i) * width, width) };
-                    row.copy_from_slice(&gathered[i * width..(i + 1) * width]);
+                    let row = unsafe { saved.rows(dims.row(d, t, first + i) * width, width) };
+                    row.copy_from_slice(&step_gates[i * width..(i + 1) * width]);
                 }
                 if let Some(cells) = &buffers.cells {
                     // SAFETY: this unit's row.
@@ -682,8 +694,22 @@ pub(crate) fn backward<E: Elem>(
     } = dims;
     let width = dims.gates();
     let rows = steps * batch;
-    // dh_{t-1} = dz · W_hᵀ reads the weights row by row: transposed once per call.
-    let transposed = transpose(&saved.weights.recurrent, directions, hidden_out, width);
+    // The per-step products' right-hand sides, transposed and packed once for every step.
+    let packed = PackedWeights {
+        recurrent: (0..directions)
+            .map(|d| {
+                PackedRhs::pack(&saved.weights.recurrent[d * hidden_out * width..], (1, width), width, hidden_out)
+            })
+            .collect(),
+        projection: match &saved.weights.projection {
+            Some(projection) => (0..directions)
+                .map(|d| {
+                    PackedRhs::pack(&projection[d * hidden * hidden_out..], (1, hidden_out), hidden_out, hidden)
+                })
+                .collect(),
+            None => Vec::new(),
+        },
+    };
     let mut grad_hidden0 = vec![E::zero(); directions * batch * hidden_out];
     let mut grad_cell0 = vec![E::zero(); directions * batch * hidden];
     // Activated gates in, the gates' gradients out.
@@ -697,7 +723,7 @@ pub(crate) fn backward<E: Elem>(
         let unit = BackwardUnit {
             dims,
             saved: &saved,
-            transposed: &transposed,
+            packed: &packed,
             grad_output,
             grad_hidden,
             grad_cell,
@@ -775,17 +801,9 @@ pub(crate) fn backward<E: Elem>(
         // dx = Σ_d dz[d] · W_x[:, d]ᵀ
         let mut input = vec![E::zero(); rows * features];
         for d in 0..directions {
-            matmul(
-                &mut input,
-                features,
-                d > 0,
-                gate_grads(d),
-                (width, 1),
-                &saved.weights.input[d * width..],
-                (1, directions * width),
-                (rows, features, width),
-                true,
-            );
+            let weights = (1, directions * width);
+            PackedRhs::pack(&saved.weights.input[d * width..], weights, width, features)
+                .multiply_rows_parallel(&mut input, features, d > 0, gate_grads(d), width, rows);
         }
         gradients.input = Some(saved.schedule.to_batch_order(input, steps, features));
     }
@@ -810,8 +828,7 @@ struct BackwardBuffers<'a, E> {
 struct BackwardUnit<'a, E> {
     dims: LayerDims,
     saved: &'a Saved<E>,
-    /// `[D, G, Hout]`
-    transposed: &'a [E],
+    packed: &'a PackedWeights<E>,
     grad_output: Option<&'a [E]>,
     grad_hidden: Option<&'a [E]>,
     grad_cell: Option<&'a [E]>,
@@ -853,7 +870,7 @@ impl<E: Elem> BackwardUnit<'_, E> {
             Some(_) => (vec![E::zero(); rows * hidden], vec![E::zero(); rows * hidden]),
             None => (Vec::new(), Vec::new()),
         };
-        let transposed = &self.transposed[d * width * hidden_out..];
+        let recurrent = &self.packed.recurrent[d];
         let out_width = dims.directions * hidden_out;
 
         for step in (0..dims.steps).rev() {
@@ -904,19 +921,15 @@ impl<E: Elem> BackwardUnit<'_, E> {
             };
             let grad_activated: &[E] = match projection {
                 None => &dh[..active * hidden],
-                Some(projection) => {
-                    let projection = &projection[d * hidden * hidden_out..];
+                Some(_) => {
                     // d(o·tanh c) = dh · W_hrᵀ;  dW_hr += (o·tanh c)ᵀ · dh
-                    matmul(
+                    self.packed.projection[d].multiply(
                         &mut grad_activated,
                         hidden,
                         false,
                         &dh,
                         (hidden_out, 1),
-                        projection,
-                        (1, hidden_out),
-                        (active, hidden, hidden_out),
-                        false,
+                        active,
                     );
                     activated_rows(gates, &cells[..active * hidden], &mut activated[..active * hidden], hidden);
                     matmul(
@@ -949,17 +962,7 @@ impl<E: Elem> BackwardUnit<'_, E> {
                 }
             }
             // dh_{t-1} = (dz · W_hᵀ) ⊙ mask
-            matmul(
-                &mut dh,
-                hidden_out,
-                false,
-                gates,
-                (width, 1),
-                transposed,
-                (hidden_out, 1),
-                (active, hidden_out, width),
-                false,
-            );
+            recurrent.multiply(&mut dh, hidden_out, false, gates, (width, 1), active);
             if let Some(mask) = &mask {
                 for (g, &m) in dh.iter_mut().zip(mask).take(active * hidden_out) {
                     *g = *g * m;
@@ -973,12 +976,8 @@ impl<E: Elem> BackwardUnit<'_, E> {
                 }
             }
         }
-        // Padding steps took no part: their rows of the gate gradient are zero.
+        // (Padding steps took no part: their rows of the gate buffer stayed zero.)
         for i in 0..rows {
-            for t in schedule.length(first + i, dims.steps)..dims.steps {
-                // SAFETY: this unit's row.
-                unsafe { buffers.gates.rows(dims.row(d, t, first + i) * width, width) }.fill(E::zero());
-            }
             // SAFETY: this unit's direction of its row.
             unsafe {
                 buffers

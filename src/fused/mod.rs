@@ -18,6 +18,7 @@ mod fastmath;
 pub(crate) mod host;
 mod layer;
 mod op;
+mod packed;
 
 use burn::prelude::*;
 use burn::tensor::DType;
