@@ -1,15 +1,23 @@
-//! Speed of our LSTM against burn's own `nn::Lstm`, side by side in one process, on the
-//! workloads of the source documents (W1–W4), plus the matrix-multiply limit of W3.
+//! Speed and peak memory of our LSTM and of burn's own `nn::Lstm` on the workloads W1–W8
+//! (BENCHMARKS.md says what each is), each measured in a process of its own so that its peak
+//! resident memory is its own.
 //!
 //! ```text
-//! cargo bench --bench lstm                      # flex, every workload
-//! cargo bench --bench lstm -- --quick           # under a minute
+//! cargo bench --bench lstm                          # flex, every workload
+//! cargo bench --bench lstm -- --quick               # fewer runs
 //! cargo bench --bench lstm -- --backend ndarray --only W3 --out bench.json
 //! ```
 //!
-//! Prints a table of medians (with min and max) and the ratio burn / ours, and writes every
-//! figure to a JSON file (default `target/bench-lstm.json`).
+//! `scripts/bench.sh` runs this and PyTorch's side (`scripts/torch_bench.py`) in one session
+//! and prints the table with the ratios. The figures are medians of timed runs after warm-up
+//! runs, with their min and max; memory is the process's peak resident set (`VmHWM`), which
+//! includes the model, the data and the runtime. Both sides use the system allocator, as a
+//! program does unless it chooses another.
+//!
+//! The built binary runs on its own (`target/release/deps/lstm-* --only W4`), so the table can
+//! be made on a machine without a Rust toolchain.
 
+use std::process::Command;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -19,17 +27,40 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int};
 use burn_lstm::backend::BackendChoice;
-use burn_lstm::data::keras_sine_windows;
-use burn_lstm::models::{LanguageModelConfig, SequenceRegressor, SequenceRegressorConfig};
+use burn_lstm::data::{Tokenizer, Vocabulary, WindowSet, keras_sine_windows};
+use burn_lstm::models::{
+    LanguageModelConfig, Sampling, SequenceRegressor, SequenceRegressorConfig, generate,
+};
 use burn_lstm::train::{OptimizerConfig, clip_global_norm};
 use burn_lstm::{Lstm, LstmConfig, LstmInit};
-use serde_json::json;
+use rand::SeedableRng;
+use serde_json::{Value, json};
+
+/// The workloads: id (as `scripts/torch_bench.py` names them), what it is, and whether burn's
+/// `nn::Lstm` can run it.
+const WORKLOADS: &[(&str, &str, bool)] = &[
+    ("W1-epoch", "W1 keras-recipe epoch (B32 T49 H50, Adam)", true),
+    ("W2-1000-epochs", "W2 1000 torch-recipe epochs (B155 T5 H10, SGD)", true),
+    ("W3-uni-train", "W3 train step, 2×LSTM(256), B64 T100 I128", true),
+    ("W3-uni-forward", "W3 forward", true),
+    ("W3-bi-train", "W3 train step, bidirectional", true),
+    ("W3-bi-forward", "W3 forward, bidirectional", true),
+    ("W4-ptb-small-step", "W4 PTB small LM train step (B20 T20 V10k)", true),
+    ("W5-padded-train", "W5 W3 padded, lengths 10..=100 shuffled: train step", false),
+    ("W5-padded-forward", "W5 forward", false),
+    ("W6-proj-train", "W6 W3 with proj_size 128: train step", false),
+    ("W6-proj-forward", "W6 forward", false),
+    ("W7-recurrent-dropout-train", "W7 W3 with recurrent dropout 0.25: train step", false),
+    ("W8-generate-token", "W8 generation, Zaremba small, per token", true),
+];
 
 struct Options {
     quick: bool,
     only: Option<String>,
     backend: BackendChoice,
     out: String,
+    /// Run one measurement in this process: `(workload id, side)`.
+    child: Option<(String, String)>,
 }
 
 fn options() -> Options {
@@ -38,6 +69,7 @@ fn options() -> Options {
         only: None,
         backend: BackendChoice::Flex,
         out: "target/bench-lstm.json".into(),
+        child: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,31 +77,35 @@ fn options() -> Options {
             "--quick" => options.quick = true,
             "--only" => options.only = args.next(),
             "--backend" => {
-                options.backend = args
-                    .next()
-                    .and_then(|b| b.parse().ok())
-                    .expect("--backend flex|ndarray|wgpu")
+                let name = args.next().unwrap_or_default();
+                options.backend = name.parse().unwrap_or_else(|err: String| exit_with(&err));
             }
-            "--out" => options.out = args.next().expect("--out FILE"),
+            "--out" => options.out = args.next().unwrap_or_else(|| exit_with("--out FILE")),
+            "--child" => {
+                let (id, side) = (args.next(), args.next());
+                options.child = id.zip(side);
+            }
             "--bench" => {}
-            other => panic!("unknown argument {other} (--quick, --only W1..W4, --backend, --out)"),
+            other => exit_with(&format!(
+                "unknown argument {other} (--quick, --only W1..W8, --backend flex|ndarray|wgpu, --out FILE)"
+            )),
         }
     }
     options
 }
 
-/// Median, min and max of timed runs, in milliseconds, and the peak resident memory.
+fn exit_with(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2)
+}
+
+/// Median, min and max of timed runs, in milliseconds.
 #[derive(Clone, Copy, Debug)]
 struct Stats {
     median: f64,
     min: f64,
     max: f64,
-    peak_mib: Option<f64>,
-}
-
-/// Resets the kernel's peak-RSS mark (Linux), so each measurement has its own peak.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    runs: usize,
 }
 
 fn peak_memory_mib() -> Option<f64> {
@@ -79,18 +115,19 @@ fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn measure(device: &Device, warmup: usize, runs: usize, mut run: impl FnMut()) -> Stats {
+/// Times `runs` calls of `run` after `warmup` untimed ones; `per` divides each time (a
+/// workload timed in several units, such as tokens).
+fn measure(device: &Device, warmup: usize, runs: usize, per: f64, mut run: impl FnMut()) -> Stats {
     for _ in 0..warmup {
         run();
     }
     device.sync().expect("device sync");
-    reset_peak_memory();
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let start = Instant::now();
             run();
             device.sync().expect("device sync");
-            start.elapsed().as_secs_f64() * 1000.0
+            start.elapsed().as_secs_f64() * 1000.0 / per
         })
         .collect();
     times.sort_by(f64::total_cmp);
@@ -98,11 +135,11 @@ fn measure(device: &Device, warmup: usize, runs: usize, mut run: impl FnMut()) -
         median: times[times.len() / 2],
         min: times[0],
         max: times[times.len() - 1],
-        peak_mib: peak_memory_mib(),
+        runs,
     }
 }
 
-/// burn's own LSTM stacked into layers (burn's `Lstm`/`BiLstm` have one layer each).
+/// burn's LSTM stacked into layers (burn's `Lstm`/`BiLstm` have one layer each).
 #[derive(Module, Debug)]
 struct BurnStack {
     uni: Vec<burn::nn::Lstm>,
@@ -164,12 +201,40 @@ impl BurnRegressor {
     }
 }
 
-/// The PTB "small" model built from burn's layers: the baseline of W4.
+/// The PTB "small" model built from burn's layers: the baseline of W4 and W8.
 #[derive(Module, Debug)]
 struct BurnLanguageModel {
     embedding: Embedding,
-    lstm: BurnStack,
+    lstm: Vec<burn::nn::Lstm>,
     head: Linear,
+}
+
+impl BurnLanguageModel {
+    fn new(vocab: usize, size: usize, device: &Device) -> Self {
+        Self {
+            embedding: EmbeddingConfig::new(vocab, size).init(device),
+            lstm: (0..2)
+                .map(|_| burn::nn::LstmConfig::new(size, size, true).init(device))
+                .collect(),
+            head: LinearConfig::new(size, vocab).init(device),
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` and every layer's final state.
+    fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        states: Vec<Option<burn::nn::LstmState<2>>>,
+    ) -> (Tensor<3>, Vec<Option<burn::nn::LstmState<2>>>) {
+        let mut x = self.embedding.forward(tokens);
+        let mut next = Vec::new();
+        for (lstm, state) in self.lstm.iter().zip(states) {
+            let (output, state) = lstm.forward(x, state);
+            x = output;
+            next.push(Some(state));
+        }
+        (self.head.forward(x), next)
+    }
 }
 
 trait Regressor: Module {
@@ -200,14 +265,29 @@ fn train_steps<M: Regressor>(
     model
 }
 
-struct Row {
-    workload: &'static str,
-    ours: Stats,
-    burn: Option<Stats>,
-    note: String,
+/// A regressor workload (W1, W2) on one side.
+fn regression<M: Regressor>(
+    device: &Device,
+    model: M,
+    mut optimizer: ModuleOptimizer,
+    lr: f64,
+    batches: &[(Tensor<3>, Tensor<2>)],
+    (warmup, runs, repeat): (usize, usize, usize),
+) -> Stats {
+    let mut model = Some(model);
+    measure(device, warmup, runs, 1.0, || {
+        for _ in 0..repeat {
+            model = Some(train_steps(
+                model.take().unwrap(),
+                &mut optimizer,
+                lr,
+                batches,
+            ));
+        }
+    })
 }
 
-fn w1(device: &Device, runs: usize) -> Row {
+fn w1(device: &Device, side: &str, runs: usize) -> Stats {
     let windows = keras_sine_windows(1000, 0);
     let order: Vec<usize> = (0..1000).collect();
     let batches: Vec<_> = order
@@ -215,194 +295,97 @@ fn w1(device: &Device, runs: usize) -> Row {
         .map(|idx| windows.tensors(idx, device))
         .collect();
     device.seed(0);
-    let ours = SequenceRegressorConfig::new(1, 50)
-        .with_init(LstmInit::keras())
-        .init(device);
-    let burn = BurnRegressor {
-        lstm: burn::nn::LstmConfig::new(1, 50, true).init(device),
-        head: LinearConfig::new(50, 1).init(device),
-    };
-    let (mut ours, mut burn) = (Some(ours), Some(burn));
-    let mut optim_ours = OptimizerConfig::adam().init();
-    let mut optim_burn = OptimizerConfig::adam().init();
-    let ours_stats = measure(device, 1, runs, || {
-        ours = Some(train_steps(
-            ours.take().unwrap(),
-            &mut optim_ours,
-            1e-3,
-            &batches,
-        ));
-    });
-    let burn_stats = measure(device, 1, runs, || {
-        burn = Some(train_steps(
-            burn.take().unwrap(),
-            &mut optim_burn,
-            1e-3,
-            &batches,
-        ));
-    });
-    Row {
-        workload: "W1 keras epoch (B32 T49 H50, Adam)",
-        ours: ours_stats,
-        burn: Some(burn_stats),
-        note: String::new(),
+    let plan = (1, runs, 1);
+    match side {
+        "ours" => {
+            let model = SequenceRegressorConfig::new(1, 50)
+                .with_init(LstmInit::keras())
+                .init(device);
+            regression(device, model, OptimizerConfig::adam().init(), 1e-3, &batches, plan)
+        }
+        _ => {
+            let model = BurnRegressor {
+                lstm: burn::nn::LstmConfig::new(1, 50, true).init(device),
+                head: LinearConfig::new(50, 1).init(device),
+            };
+            regression(device, model, OptimizerConfig::adam().init(), 1e-3, &batches, plan)
+        }
     }
 }
 
-fn w2(device: &Device, runs: usize, epochs: usize) -> Row {
+fn w2(device: &Device, side: &str, runs: usize) -> Stats {
     let series: Vec<f32> = (0..200)
         .map(|i| (-10.0 + 0.1 * i as f64).sin() as f32)
         .collect();
-    let windows = burn_lstm::data::WindowSet::from_series(&series, 5, Some(194)).unwrap();
+    let windows = WindowSet::from_series(&series, 5, Some(194)).expect("windows");
     let batch = vec![windows.tensors(&(0..155).collect::<Vec<_>>(), device)];
-    let ours = SequenceRegressorConfig::new(1, 10).init(device);
-    let burn = BurnRegressor {
-        lstm: burn::nn::LstmConfig::new(1, 10, true).init(device),
-        head: LinearConfig::new(10, 1).init(device),
-    };
-    let (mut ours, mut burn) = (Some(ours), Some(burn));
-    let (mut optim_ours, mut optim_burn) =
-        (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
-    let ours_stats = measure(device, 0, runs, || {
-        for _ in 0..epochs {
-            ours = Some(train_steps(
-                ours.take().unwrap(),
-                &mut optim_ours,
-                0.01,
-                &batch,
-            ));
+    let plan = (0, runs, 1000);
+    match side {
+        "ours" => {
+            let model = SequenceRegressorConfig::new(1, 10).init(device);
+            regression(device, model, OptimizerConfig::Sgd.init(), 0.01, &batch, plan)
         }
-    });
-    let burn_stats = measure(device, 0, runs, || {
-        for _ in 0..epochs {
-            burn = Some(train_steps(
-                burn.take().unwrap(),
-                &mut optim_burn,
-                0.01,
-                &batch,
-            ));
+        _ => {
+            let model = BurnRegressor {
+                lstm: burn::nn::LstmConfig::new(1, 10, true).init(device),
+                head: LinearConfig::new(10, 1).init(device),
+            };
+            regression(device, model, OptimizerConfig::Sgd.init(), 0.01, &batch, plan)
         }
-    });
-    Row {
-        workload: if epochs == 1000 {
-            "W2 1000 torch epochs (B155 T5 H10, SGD)"
-        } else {
-            "W2 100 torch epochs (B155 T5 H10, SGD)"
-        },
-        ours: ours_stats,
-        burn: Some(burn_stats),
-        note: String::new(),
     }
 }
 
-fn w3(device: &Device, runs: usize, bidirectional: bool) -> Vec<Row> {
+/// W3 and its variants (W5 padded, W6 projection, W7 recurrent dropout): a train step
+/// (forward, `sum` of the outputs, backward) or a forward in evaluation mode.
+fn w3(device: &Device, id: &str, side: &str, runs: usize) -> Stats {
     let (batch, seq, input, hidden) = (64, 100, 128, 256);
+    let bidirectional = id.starts_with("W3-bi");
+    let train = id.ends_with("train");
     let x = Tensor::<3>::random([batch, seq, input], Distribution::Normal(0.0, 1.0), device);
-    let ours: Lstm = LstmConfig::new(input, hidden)
-        .with_num_layers(2)
-        .with_bidirectional(bidirectional)
-        .init(device);
-    let burn = BurnStack::new(input, hidden, 2, bidirectional, device);
-    let tag = if bidirectional { "bi" } else { "uni" };
-    let train = |forward: &dyn Fn(Tensor<3>) -> Tensor<3>| {
-        let loss = forward(x.clone()).sum();
-        let _grads = loss.backward();
-    };
-    let ours_train = measure(device, 1, runs, || train(&|x| ours.forward(x, None).0));
-    let burn_train = measure(device, 1, runs, || train(&|x| burn.forward(x)));
-    let (ours_eval, burn_eval) = (ours.valid(), burn.valid());
-    let x_eval = x.clone().without_autodiff();
-    let ours_forward = measure(device, 1, runs, || {
-        ours_eval.forward(x_eval.clone(), None);
-    });
-    let burn_forward = measure(device, 1, runs, || {
-        burn_eval.forward(x_eval.clone());
-    });
-    let limit = matmul_limit(device, runs, bidirectional);
-    let efficiency = limit.median / ours_train.median;
-    vec![
-        Row {
-            workload: if bidirectional {
-                "W3 bi train step (B64 T100 I128 H256 ×2)"
-            } else {
-                "W3 uni train step (B64 T100 I128 H256 ×2)"
-            },
-            ours: ours_train,
-            burn: Some(burn_train),
-            note: format!(
-                "matmul-only {:.0} ms → {:.0}% of the {tag} matmul limit",
-                limit.median,
-                efficiency * 100.0
-            ),
-        },
-        Row {
-            workload: if bidirectional {
-                "W3 bi forward"
-            } else {
-                "W3 uni forward"
-            },
-            ours: ours_forward,
-            burn: Some(burn_forward),
-            note: String::new(),
-        },
-    ]
-}
-
-/// The time of W3's matrix products alone, on the same backend, each operand made (and
-/// transposed where the product needs it) before the clock starts: per layer the input
-/// projection of all steps and, per step and direction, the recurrent product; in backward
-/// the two products of the projection (input and weight gradients), per step the state
-/// gradient, and the recurrent weights' gradient over all steps. No implementation of these
-/// products on this backend can take less time than this.
-fn matmul_limit(device: &Device, runs: usize, bidirectional: bool) -> Stats {
-    let (batch, seq, input, hidden) = (64usize, 100usize, 128usize, 256usize);
-    let dirs = if bidirectional { 2 } else { 1 };
-    let gates = 4 * hidden;
-    let plain = device.clone().without_autodiff();
-    let rand =
-        |shape: [usize; 2]| Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &plain);
-    struct Layer {
-        forward: Vec<(Tensor<2>, Tensor<2>)>,
-        per_step: Vec<(Tensor<2>, Tensor<2>)>,
-    }
-    let layers: Vec<Layer> = [input, dirs * hidden]
-        .iter()
-        .map(|&features| {
-            let rows = seq * batch;
-            let mut forward = vec![
-                (rand([rows, features]), rand([features, dirs * gates])), // x·W_x
-                (rand([rows, dirs * gates]), rand([dirs * gates, features])), // dxp·W_xᵀ
-                (rand([features, rows]), rand([rows, dirs * gates])),     // xᵀ·dxp
-            ];
-            for _ in 0..dirs {
-                forward.push((rand([hidden, rows]), rand([rows, gates]))); // hᵀ·dz over all steps
-            }
-            let per_step = (0..dirs)
-                .flat_map(|_| {
-                    [
-                        (rand([batch, hidden]), rand([hidden, gates])), // h·W_h
-                        (rand([batch, gates]), rand([gates, hidden])),  // dz·W_hᵀ
-                    ]
-                })
-                .collect();
-            Layer { forward, per_step }
-        })
-        .collect();
-    measure(&plain, 1, runs, || {
-        for layer in &layers {
-            for (a, b) in &layer.forward {
-                let _ = a.clone().matmul(b.clone());
-            }
-            for _ in 0..seq {
-                for (a, b) in &layer.per_step {
-                    let _ = a.clone().matmul(b.clone());
-                }
-            }
+    // W5: lengths spread evenly over 10..=100, in a shuffled order.
+    let lengths: Option<Vec<usize>> = id.starts_with("W5").then(|| {
+        let mut lengths: Vec<usize> = (0..batch).map(|i| 10 + i * 90 / (batch - 1)).collect();
+        for i in 0..batch {
+            lengths.swap(i, (i * 37 + 11) % batch);
         }
-    })
+        lengths
+    });
+    let run_ours = |lstm: &Lstm, x: Tensor<3>| match &lengths {
+        Some(lengths) => lstm.forward_padded(x, lengths, None).0,
+        None => lstm.forward(x, None).0,
+    };
+    let timed = |forward: &dyn Fn(Tensor<3>) -> Tensor<3>| {
+        if train {
+            measure(device, 1, runs, 1.0, || {
+                let _grads = forward(x.clone()).sum().backward();
+            })
+        } else {
+            let x = x.clone().without_autodiff();
+            measure(device, 1, runs, 1.0, || {
+                forward(x.clone());
+            })
+        }
+    };
+    if side == "burn" {
+        let burn = BurnStack::new(input, hidden, 2, bidirectional, device);
+        let burn = if train { burn } else { burn.valid() };
+        return timed(&|x| burn.forward(x));
+    }
+    let mut config = LstmConfig::new(input, hidden)
+        .with_num_layers(2)
+        .with_bidirectional(bidirectional);
+    if id.starts_with("W6") {
+        config = config.with_proj_size(128);
+    }
+    if id.starts_with("W7") {
+        config = config.with_recurrent_dropout(0.25);
+    }
+    let lstm = config.init(device);
+    let lstm = if train { lstm } else { lstm.valid() };
+    timed(&|x| run_ours(&lstm, x))
 }
 
-fn w4(device: &Device, runs: usize) -> Row {
+fn w4(device: &Device, side: &str, runs: usize) -> Stats {
     let (batch, seq, vocab, size) = (20, 20, 10_000, 200);
     let tokens = Tensor::<2, Int>::random(
         [batch, seq + 1],
@@ -411,128 +394,207 @@ fn w4(device: &Device, runs: usize) -> Row {
     );
     let inputs = tokens.clone().slice(s![.., 0..seq]);
     let targets = tokens.slice(s![.., 1..seq + 1]).reshape([batch * seq]);
-    let target_indices: Vec<usize> = targets
-        .clone()
-        .into_data()
-        .iter::<i64>()
-        .map(|t| t as usize)
-        .collect();
-    let config = LanguageModelConfig::new(vocab, size, size)
-        .with_num_layers(2)
-        .with_init(LstmInit::uniform(0.1));
-    let mut ours = Some(config.init(device));
-    let mut burn = Some(BurnLanguageModel {
-        embedding: EmbeddingConfig::new(vocab, size).init(device),
-        lstm: BurnStack::new(size, size, 2, false, device),
-        head: LinearConfig::new(size, vocab).init(device),
-    });
+    let mut optimizer = OptimizerConfig::Sgd.init();
+    if side == "ours" {
+        let target_indices: Vec<usize> = targets
+            .into_data()
+            .iter::<i64>()
+            .map(|t| t as usize)
+            .collect();
+        let config = LanguageModelConfig::new(vocab, size, size)
+            .with_num_layers(2)
+            .with_init(LstmInit::uniform(0.1));
+        let mut model = Some(config.init(device));
+        let mut state = None;
+        return measure(device, 2, runs, 1.0, || {
+            let ours = model.take().unwrap();
+            let (loss, next) =
+                ours.next_token_loss(inputs.clone(), &target_indices, state.take());
+            state = Some(next.detach());
+            let loss = loss.mul_scalar(seq as f64);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &ours);
+            clip_global_norm(&ours, &mut grads, 5.0);
+            model = Some(optimizer.step(1.0, ours, grads));
+        });
+    }
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let (mut optim_ours, mut optim_burn) =
-        (OptimizerConfig::Sgd.init(), OptimizerConfig::Sgd.init());
-    let mut state = None;
-    let ours_stats = measure(device, 2, runs, || {
-        let model = ours.take().unwrap();
-        let (loss, next) = model.next_token_loss(inputs.clone(), &target_indices, state.take());
-        state = Some(next.detach());
-        let loss = loss.mul_scalar(seq as f64);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        clip_global_norm(&model, &mut grads, 5.0);
-        ours = Some(optim_ours.step(1.0, model, grads));
-    });
-    let burn_stats = measure(device, 2, runs, || {
-        let model = burn.take().unwrap();
-        let hidden = model.lstm.forward(model.embedding.forward(inputs.clone()));
-        let logits = model.head.forward(hidden);
+    let mut model = Some(BurnLanguageModel::new(vocab, size, device));
+    let mut states = vec![None, None];
+    measure(device, 2, runs, 1.0, || {
+        let burn = model.take().unwrap();
+        let (logits, next) = burn.forward(inputs.clone(), std::mem::take(&mut states));
+        states = next
+            .into_iter()
+            .map(|state| state.map(|s| burn::nn::LstmState::new(s.cell.detach(), s.hidden.detach())))
+            .collect();
         let loss = loss_fn
             .forward(logits.reshape([batch * seq, vocab]), targets.clone())
             .mul_scalar(seq as f64);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        clip_global_norm(&model, &mut grads, 5.0);
-        burn = Some(optim_burn.step(1.0, model, grads));
-    });
-    Row {
-        workload: "W4 PTB small train step (B20 T20 V10k 2×200)",
-        ours: ours_stats,
-        burn: Some(burn_stats),
-        note: "burn's side carries no state between steps".into(),
-    }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &burn);
+        clip_global_norm(&burn, &mut grads, 5.0);
+        model = Some(optimizer.step(1.0, burn, grads));
+    })
 }
 
-/// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
-/// kernel and pays page faults to get them back, which costs LSTM training up to a third of
-/// its time here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// W8: 200 tokens, one at a time, from the Zaremba small model (random weights: the time
+/// does not depend on them), each sampled from the whole softmax; the time per token.
+fn w8(device: &Device, side: &str, runs: usize) -> Stats {
+    let (vocab, size, length) = (10_000, 200, 200);
+    let device = device.clone().without_autodiff();
+    if side == "ours" {
+        let words: Vec<String> = (0..vocab).map(|i| format!("w{i}")).collect();
+        let vocabulary = Vocabulary::build(Tokenizer::Word, &words, None, false);
+        let model = LanguageModelConfig::new(vocab, size, size)
+            .with_num_layers(2)
+            .with_init(LstmInit::uniform(0.1))
+            .init(&device);
+        let sampling = Sampling::new(length).with_seed(1);
+        return measure(&device, 1, runs, length as f64, || {
+            generate(&model, &vocabulary, "w1", &sampling, &device).expect("generation");
+        });
+    }
+    let model = BurnLanguageModel::new(vocab, size, &device);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    measure(&device, 1, runs, length as f64, || {
+        let mut token = 1usize;
+        let mut states = vec![None, None];
+        for _ in 0..length {
+            let input = Tensor::<2, Int>::from_data(TensorData::new(vec![token as i64], [1, 1]), &device);
+            let (logits, next) = model.forward(input, states);
+            states = next;
+            let weights: Vec<f64> = burn::tensor::activation::softmax(logits.reshape([vocab]), 0)
+                .into_data()
+                .iter::<f64>()
+                .collect();
+            token = sample(&weights, &mut rng);
+        }
+    })
+}
+
+/// A draw from unnormalised `weights`.
+fn sample(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
+    let mut pick = rng.random::<f64>() * weights.iter().sum::<f64>();
+    for (index, &weight) in weights.iter().enumerate() {
+        if pick < weight {
+            return index;
+        }
+        pick -= weight;
+    }
+    weights.len() - 1
+}
+
+
+/// One measurement (in a process of its own): prints it as one JSON line.
+fn child(options: &Options, id: &str, side: &str) {
+    // SAFETY: set before any backend thread starts; keeps burn's default device on our backend.
+    unsafe { std::env::set_var("BURN_DEVICE", options.backend.name()) };
+    let device = options
+        .backend
+        .device()
+        .unwrap_or_else(|err| exit_with(&err.to_string()))
+        .autodiff();
+    let runs = if options.quick { 3 } else { 10 };
+    let stats = match id {
+        "W1-epoch" => w1(&device, side, if options.quick { 2 } else { 5 }),
+        "W2-1000-epochs" => w2(&device, side, if options.quick { 1 } else { 3 }),
+        "W4-ptb-small-step" => w4(&device, side, runs),
+        "W8-generate-token" => w8(&device, side, if options.quick { 2 } else { 5 }),
+        w3_like => w3(&device, w3_like, side, if options.quick { 3 } else { 7 }),
+    };
+    let row = json!({
+        "workload": id, "side": side, "median_ms": stats.median, "min_ms": stats.min,
+        "max_ms": stats.max, "runs": stats.runs, "peak_rss_mib": peak_memory_mib(),
+    });
+    println!("{row}");
+}
 
 fn main() {
     let options = options();
-    // SAFETY: set before any backend thread starts; keeps burn's default device on our backend.
-    unsafe { std::env::set_var("BURN_DEVICE", options.backend.name()) };
-    let device = options.backend.device().expect("backend").autodiff();
-    let runs = if options.quick { 3 } else { 10 };
-    let wanted = |w: &str| {
+    if let Some((id, side)) = &options.child {
+        child(&options, id, side);
+        return;
+    }
+    let wanted = |id: &str| {
         options
             .only
             .as_deref()
-            .is_none_or(|only| only.eq_ignore_ascii_case(w))
+            .is_none_or(|only| id.to_ascii_lowercase().starts_with(&only.to_ascii_lowercase()))
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "burn-lstm benchmark on {} ({} runs per figure; load average {})",
+        "burn-lstm benchmark on {} ({}; load average {})",
         options.backend,
-        runs,
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        if options.quick { "quick" } else { "full" },
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
-
-    let mut rows = Vec::new();
-    if wanted("W1") {
-        rows.push(w1(&device, if options.quick { 2 } else { 5 }));
-    }
-    if wanted("W2") {
-        rows.push(w2(&device, 3, if options.quick { 100 } else { 1000 }));
-    }
-    if wanted("W3") {
-        rows.extend(w3(&device, if options.quick { 2 } else { 5 }, false));
-        rows.extend(w3(&device, if options.quick { 2 } else { 5 }, true));
-    }
-    if wanted("W4") {
-        rows.push(w4(&device, runs));
-    }
-
     println!(
-        "\n{:<46} {:>22} {:>22} {:>7}  {:>9} {:>9}",
+        "\n{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
         "workload", "ours ms (min–max)", "burn ms (min–max)", "burn/us", "MiB ours", "MiB burn"
     );
-    let mut json_rows = Vec::new();
-    for row in &rows {
-        let cell = |s: &Stats| format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max);
-        let mib = |s: Option<&Stats>| {
-            s.and_then(|s| s.peak_mib)
-                .map(|m| format!("{m:.0}"))
-                .unwrap_or("-".into())
+    let exe = std::env::current_exe().expect("this program's path");
+    let mut rows = Vec::new();
+    for &(id, title, burn_can) in WORKLOADS.iter().filter(|(id, _, _)| wanted(id)) {
+        let sides: &[&str] = if burn_can { &["ours", "burn"] } else { &["ours"] };
+        let mut results = Vec::new();
+        for side in sides {
+            let mut command = Command::new(&exe);
+            command.args(["--child", id, side, "--backend", options.backend.name()]);
+            if options.quick {
+                command.arg("--quick");
+            }
+            let output = command.output().expect("run a measurement");
+            let line = String::from_utf8_lossy(&output.stdout);
+            let result: Value = line
+                .lines()
+                .last()
+                .and_then(|line| serde_json::from_str(line).ok())
+                .unwrap_or_else(|| {
+                    exit_with(&format!(
+                        "{id} ({side}) failed: {}",
+                        String::from_utf8_lossy(&output.stderr)
+                    ))
+                });
+            results.push(result);
+        }
+        let cell = |r: Option<&Value>| {
+            r.map(|r| {
+                format!(
+                    "{:.2} ({:.2}–{:.2})",
+                    r["median_ms"].as_f64().unwrap_or(f64::NAN),
+                    r["min_ms"].as_f64().unwrap_or(f64::NAN),
+                    r["max_ms"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .unwrap_or("–".into())
         };
-        let ratio = row.burn.map(|b| b.median / row.ours.median);
+        let mib = |r: Option<&Value>| {
+            r.and_then(|r| r["peak_rss_mib"].as_f64())
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or("–".into())
+        };
+        let (ours, burn) = (results.first(), results.get(1));
+        let ratio = burn.zip(ours).map(|(b, o)| {
+            b["median_ms"].as_f64().unwrap_or(f64::NAN) / o["median_ms"].as_f64().unwrap_or(f64::NAN)
+        });
         println!(
-            "{:<46} {:>22} {:>22} {:>7}  {:>9} {:>9}  {}",
-            row.workload,
-            cell(&row.ours),
-            row.burn.as_ref().map(cell).unwrap_or("-".into()),
-            ratio.map(|r| format!("{r:.2}×")).unwrap_or("-".into()),
-            mib(Some(&row.ours)),
-            mib(row.burn.as_ref()),
-            row.note
+            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
+            title,
+            cell(ours),
+            cell(burn),
+            ratio.map(|r| format!("{r:.2}×")).unwrap_or("–".into()),
+            mib(ours),
+            mib(burn),
         );
-        let stats = |s: &Stats| json!({"median_ms": s.median, "min_ms": s.min, "max_ms": s.max, "peak_rss_mib": s.peak_mib});
-        json_rows.push(json!({
-            "workload": row.workload, "ours": stats(&row.ours), "burn": row.burn.as_ref().map(stats),
-            "burn_over_ours": ratio, "note": row.note,
-        }));
+        rows.push(json!({"workload": id, "title": title, "ours": ours, "burn": burn}));
     }
-    let report = json!({"backend": options.backend.name(), "load_average": load.trim(), "quick": options.quick, "rows": json_rows});
-    std::fs::write(&options.out, serde_json::to_string_pretty(&report).unwrap())
-        .expect("write the results");
+    let report = json!({
+        "backend": options.backend.name(), "load_average": load.trim(),
+        "quick": options.quick, "rows": rows,
+    });
+    if let Some(dir) = std::path::Path::new(&options.out).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&options.out, serde_json::to_string_pretty(&report).expect("JSON"))
+        .unwrap_or_else(|err| exit_with(&format!("{}: {err}", options.out)));
     println!("\nresults written to {}", options.out);
 }

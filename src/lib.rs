@@ -58,6 +58,6 @@ pub use error::{LstmError, Result};
 pub use fused::fused_layer_calls;
 pub use gate::Gate;
 pub use init::LstmInit;
-pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, Recurrence};
+pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, PreparedLstm, Recurrence};
 pub use pytorch::NamedTensors;
 pub use state::LstmState;

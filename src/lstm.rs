@@ -228,7 +228,7 @@ impl Lstm {
         input: Tensor<3>,
         state: Option<LstmState>,
     ) -> Result<(Tensor<3>, LstmState)> {
-        self.run(input, None, state)
+        self.run(input, None, state, None)
     }
 
     /// Runs a padded batch whose rows have their own lengths (in any order).
@@ -259,7 +259,33 @@ impl Lstm {
         lengths: &[usize],
         state: Option<LstmState>,
     ) -> Result<(Tensor<3>, LstmState)> {
-        self.run(input, Some(lengths), state)
+        self.run(input, Some(lengths), state, None)
+    }
+
+    /// The gate weights of every layer, joined once for many calls (see [`PreparedLstm`]).
+    ///
+    /// [`Lstm::forward`] joins each layer's gate weights into the matrices the computation
+    /// uses on every call, which is what training needs (the weights change after every
+    /// step). For calls that share weights (generation one token at a time, evaluation over
+    /// many batches) prepare once and call [`PreparedLstm::forward`].
+    ///
+    /// `device` and `dtype` are those the calls will have: they decide the joined form
+    /// (the fused kernels' or the composed operations').
+    pub fn prepared(&self, device: &Device, dtype: burn::tensor::DType) -> PreparedLstm<'_> {
+        let fused = self.uses_fused(device, dtype);
+        PreparedLstm {
+            lstm: self,
+            fused,
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| JoinedWeights::join(&layer.cells(), !fused))
+                .collect(),
+        }
+    }
+
+    fn uses_fused(&self, device: &Device, dtype: burn::tensor::DType) -> bool {
+        self.recurrence == Recurrence::Fused && fused::supported(device, dtype)
     }
 
     fn run(
@@ -267,6 +293,7 @@ impl Lstm {
         input: Tensor<3>,
         lengths: Option<&[usize]>,
         state: Option<LstmState>,
+        prepared: Option<&PreparedLstm<'_>>,
     ) -> Result<(Tensor<3>, LstmState)> {
         let layout = if self.batch_first {
             "[batch, seq, {}]"
@@ -328,22 +355,25 @@ impl Lstm {
             }
             None => None,
         };
-        let fused = self.recurrence == Recurrence::Fused && fused::supported(&device, dtype);
+        let fused = self.uses_fused(&device, dtype);
+        let prepared = prepared.filter(|prepared| prepared.fused == fused);
         let mask = match (padded, fused) {
             (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (&device, dtype))),
             _ => None,
         };
 
-        let mut sequence = if self.batch_first {
-            input.swap_dims(0, 1)
-        } else {
-            input
-        };
+        // The fused kernels read and write either layout; the composed path works time-major.
+        let swap = self.batch_first && !fused;
+        let mut sequence = if swap { input.swap_dims(0, 1) } else { input };
         let mut final_hidden = Vec::with_capacity(self.num_layers());
         let mut final_cell = Vec::with_capacity(self.num_layers());
         for (index, layer) in self.layers.iter().enumerate() {
             if index > 0 {
-                sequence = self.dropout.forward(sequence);
+                // Drawn in the caller's layout, so that both paths drop the same elements.
+                sequence = match swap {
+                    true => self.dropout.forward(sequence.swap_dims(0, 1)).swap_dims(0, 1),
+                    false => self.dropout.forward(sequence),
+                };
             }
             let rows = index * directions..(index + 1) * directions;
             let (layer_hidden, layer_cell) = (
@@ -361,9 +391,17 @@ impl Lstm {
                         (&device, dtype),
                     ))
                 });
-            let weights = JoinedWeights::join(&layer.cells(), !fused);
+            let joined;
+            let weights = match prepared {
+                Some(prepared) => &prepared.layers[index],
+                None => {
+                    joined = JoinedWeights::join(&layer.cells(), !fused);
+                    &joined
+                }
+            };
             let (output, layer_hidden, layer_cell) = if fused {
-                weights.run_fused(sequence, layer_hidden, layer_cell, padded, recurrent_mask)
+                let batch_first = self.batch_first;
+                weights.run_fused(sequence, layer_hidden, layer_cell, padded, recurrent_mask, batch_first)
             } else {
                 weights.run(
                     sequence,
@@ -377,15 +415,67 @@ impl Lstm {
             final_hidden.push(layer_hidden);
             final_cell.push(layer_cell);
         }
-        let output = if self.batch_first {
-            sequence.swap_dims(0, 1)
-        } else {
-            sequence
-        };
+        let output = if swap { sequence.swap_dims(0, 1) } else { sequence };
         Ok((
             output,
             LstmState::new(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
         ))
+    }
+}
+
+/// An [`Lstm`] with its layers' gate weights joined once (see [`Lstm::prepared`]): its calls
+/// compute what the LSTM's own calls compute, without joining the weights again. It borrows the
+/// LSTM, so the weights cannot change while it lives.
+///
+/// ```
+/// use burn::prelude::*;
+/// use burn_lstm::LstmConfig;
+///
+/// let device = Device::flex();
+/// let lstm = LstmConfig::new(4, 8).with_num_layers(2).init(&device);
+/// let prepared = lstm.prepared(&device, burn::tensor::DType::F32);
+/// let mut state = None;
+/// for _ in 0..3 {
+///     // One step at a time: [batch, seq = 1, features].
+///     let (output, next) = prepared.forward(Tensor::<3>::ones([1, 1, 4], &device), state);
+///     assert_eq!(output.dims(), [1, 1, 8]);
+///     state = Some(next);
+/// }
+/// ```
+pub struct PreparedLstm<'a> {
+    lstm: &'a Lstm,
+    /// Whether the weights were joined for the fused kernels (else for the composed path).
+    fused: bool,
+    layers: Vec<JoinedWeights>,
+}
+
+impl PreparedLstm<'_> {
+    /// [`Lstm::forward`] with the prepared weights.
+    ///
+    /// # Panics
+    /// As [`Lstm::forward`]; [`PreparedLstm::try_forward`] returns the error instead.
+    pub fn forward(&self, input: Tensor<3>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
+        self.try_forward(input, state)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`Lstm::try_forward`] with the prepared weights.
+    pub fn try_forward(
+        &self,
+        input: Tensor<3>,
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.lstm.run(input, None, state, Some(self))
+    }
+
+    /// [`Lstm::try_forward_padded`] with the prepared weights.
+    pub fn try_forward_padded(
+        &self,
+        input: Tensor<3>,
+        lengths: &[usize],
+        state: Option<LstmState>,
+    ) -> Result<(Tensor<3>, LstmState)> {
+        self.lstm.run(input, Some(lengths), state, Some(self))
     }
 }
 

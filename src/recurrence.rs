@@ -138,7 +138,8 @@ impl JoinedWeights {
 
     /// Runs one layer as one fused operation (see [`crate::fused`]). Same arguments and
     /// results as [`Self::run`], with the padding given as per-row `lengths` (`None`: every
-    /// row is whole); the weights must have been joined without halving.
+    /// row is whole), and the input and output `[batch, seq, ·]` with `batch_first`; the
+    /// weights must have been joined without halving.
     pub(crate) fn run_fused(
         &self,
         input: Tensor<3>,
@@ -146,6 +147,7 @@ impl JoinedWeights {
         cell: Tensor<3>,
         lengths: Option<&[usize]>,
         recurrent_mask: Option<Tensor<3>>,
+        batch_first: bool,
     ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
         fused::lstm_layer(
             fused::LayerTensors {
@@ -159,6 +161,7 @@ impl JoinedWeights {
                 recurrent_mask,
             },
             lengths,
+            batch_first,
         )
     }
 

@@ -200,8 +200,10 @@ fn cases() -> Vec<Case> {
             recurrent_dropout: 0.25,
             ..base.clone()
         },
-        // Sizes at the edges: one step, one row, one hidden unit.
+        // Sizes at the edges: one step, one row, one hidden unit; two steps (too few to
+        // pack the weights for).
         Case::plain(2, 1, 1, 1),
+        Case { bidirectional: true, proj_size: 2, ..Case::plain(3, 5, 2, 2) },
         Case { bidirectional: true, ..Case::plain(1, 4, 3, 1) },
         Case { lengths: Some(vec![1]), ..Case::plain(2, 3, 1, 3) },
         // Big enough that the layer runs on a thread team, with per-row blocks and lengths.

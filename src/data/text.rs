@@ -103,11 +103,13 @@ impl Vocabulary {
         if truncated && !ranked.iter().any(|(t, _)| *t == UNK) {
             list.push(UNK.to_owned());
         }
+        // The special tokens already listed, which the text's own must not repeat.
+        let listed: std::collections::HashSet<String> = list.iter().cloned().collect();
         for (token, _) in ranked {
             if list.len() >= limit {
                 break;
             }
-            if !list.iter().any(|t| t == token) {
+            if !listed.contains(token) {
                 list.push(token.to_owned());
             }
         }

@@ -19,7 +19,7 @@ use burn::backend::{Autodiff, Backend, TensorMetadata, read_sync, tensor::FloatT
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::host::{Elem, from_host};
+use super::host::{Elem, HostTensors, from_host};
 use super::layer::{self, Saved, Wanted};
 use super::op::{LayerCall, LayerPrimitives, LstmLayerBackend, forward_on};
 
@@ -172,7 +172,7 @@ impl<B: Backend> Backward<B, 1> for ResultNode {
     }
 }
 
-impl<B: Backend + LstmLayerBackend, C: CheckpointStrategy> LstmLayerBackend for Autodiff<B, C> {
+impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend for Autodiff<B, C> {
     fn lstm_layer(
         input: FloatTensor<Self>,
         input_weights: FloatTensor<Self>,

@@ -24,7 +24,7 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
-use super::host::{Elem, from_host, matmul, to_host, with_widest_simd};
+use super::host::{Elem, HostTensors, HostValues, from_host, matmul, to_host, with_widest_simd};
 use rayon::prelude::*;
 
 /// Rows of logits one task of the thread pool takes at a time.
@@ -174,8 +174,8 @@ fn forward_host<E: Elem>(
 #[derive(Debug)]
 struct Saved<E> {
     sizes: Sizes,
-    features: Vec<E>,
-    weight: Vec<E>,
+    features: HostValues<E>,
+    weight: HostValues<E>,
     /// Taken by the backward pass, which turns them into their gradient in place.
     logits: std::sync::Mutex<Vec<E>>,
     log_sum_exp: Vec<E>,
@@ -293,18 +293,32 @@ pub trait CrossEntropyBackend: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         targets: Targets,
-    ) -> FloatTensor<Self> {
-        match features.dtype() {
-            DType::F64 => forward_saving::<Self, f64>(&features, &weight, &bias, targets).0,
-            _ => forward_saving::<Self, f32>(&features, &weight, &bias, targets).0,
+    ) -> FloatTensor<Self>;
+}
+
+/// The CPU backends' implementations: the forward pass alone.
+macro_rules! cpu_cross_entropy {
+    ($backend:ty) => {
+        impl CrossEntropyBackend for $backend {
+            fn linear_cross_entropy(
+                features: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                targets: Targets,
+            ) -> FloatTensor<Self> {
+                match features.dtype() {
+                    DType::F64 => forward_saving::<Self, f64>(&features, &weight, &bias, targets).0,
+                    _ => forward_saving::<Self, f32>(&features, &weight, &bias, targets).0,
+                }
+            }
         }
-    }
+    };
 }
 
 #[cfg(feature = "flex")]
-impl CrossEntropyBackend for Flex {}
+cpu_cross_entropy!(Flex);
 #[cfg(feature = "ndarray")]
-impl CrossEntropyBackend for NdArray {}
+cpu_cross_entropy!(NdArray);
 
 #[derive(Debug)]
 struct FusedCrossEntropy;
@@ -357,7 +371,7 @@ fn register<B: Backend, E: Elem>(
     }
 }
 
-fn forward_saving<B: Backend, E: Elem>(
+fn forward_saving<B: HostTensors, E: Elem>(
     features: &FloatTensor<B>,
     weight: &FloatTensor<B>,
     bias: &FloatTensor<B>,
@@ -365,13 +379,13 @@ fn forward_saving<B: Backend, E: Elem>(
 ) -> (FloatTensor<B>, Saved<E>) {
     let device = features.device();
     let sizes = Sizes::of::<B>(features, bias);
-    let features = to_host::<B, E>(features.clone());
-    let weight = to_host::<B, E>(weight.clone());
+    let features = B::host_values::<E>(features);
+    let weight = B::host_values::<E>(weight);
     let forward = forward_host::<E>(
         sizes,
         &features,
         &weight,
-        &to_host::<B, E>(bias.clone()),
+        &B::host_values::<E>(bias),
         &targets,
     );
     let loss = from_host::<B, E>(vec![forward.loss], &[1], &device);
@@ -387,7 +401,7 @@ fn forward_saving<B: Backend, E: Elem>(
     (loss, saved)
 }
 
-impl<B: Backend + CrossEntropyBackend, C: CheckpointStrategy> CrossEntropyBackend
+impl<B: CrossEntropyBackend + HostTensors, C: CheckpointStrategy> CrossEntropyBackend
     for Autodiff<B, C>
 {
     fn linear_cross_entropy(

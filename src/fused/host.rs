@@ -12,7 +12,7 @@ use super::fastmath;
 
 /// The element types the fused kernels run in, with their activations: f32 uses the
 /// vectorisable approximations of [`fastmath`], f64 the exact libm functions.
-pub(crate) trait Elem: Float + burn::tensor::Element + Send + Sync + 'static {
+pub(crate) trait Elem: Float + burn::tensor::Element + bytemuck::Pod + Send + Sync + 'static {
     /// `self · a + b` with one rounding: one instruction where the caller is compiled for
     /// FMA (always inlined, so the tile kernels get it).
     fn fused_mul_add(self, a: Self, b: Self) -> Self;
@@ -149,6 +149,67 @@ pub(crate) fn matmul<E: Elem>(
         );
     }
 }
+
+/// A tensor's values on the host: the CPU backend's own buffer where it can lend it (flex, a
+/// contiguous tensor: no copy), else a copy.
+pub(crate) enum HostValues<E> {
+    Owned(Vec<E>),
+    /// A handle on the tensor (its buffer is shared, never written while held: burn copies a
+    /// shared buffer before writing it).
+    #[cfg(feature = "flex")]
+    Flex(FloatTensor<burn::backend::Flex>, std::marker::PhantomData<E>),
+}
+
+impl<E: Elem> std::ops::Deref for HostValues<E> {
+    type Target = [E];
+
+    fn deref(&self) -> &[E] {
+        match self {
+            Self::Owned(values) => values,
+            #[cfg(feature = "flex")]
+            Self::Flex(tensor, _) => tensor
+                .as_slice::<E>()
+                .expect("a contiguous tensor of this dtype (checked when made)"),
+        }
+    }
+}
+
+impl<E> From<Vec<E>> for HostValues<E> {
+    fn from(values: Vec<E>) -> Self {
+        Self::Owned(values)
+    }
+}
+
+impl<E> std::fmt::Debug for HostValues<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Owned(values) => write!(f, "HostValues::Owned({} values)", values.len()),
+            #[cfg(feature = "flex")]
+            Self::Flex(tensor, _) => write!(f, "HostValues::Flex({:?})", tensor.layout()),
+        }
+    }
+}
+
+/// Reading a backend's tensors on the host (see [`HostValues`]).
+pub(crate) trait HostTensors: Backend {
+    /// `tensor`'s values, lent or copied.
+    fn host_values<E: Elem>(tensor: &FloatTensor<Self>) -> HostValues<E> {
+        HostValues::Owned(to_host::<Self, E>(tensor.clone()))
+    }
+}
+
+#[cfg(feature = "flex")]
+impl HostTensors for burn::backend::Flex {
+    fn host_values<E: Elem>(tensor: &FloatTensor<Self>) -> HostValues<E> {
+        match tensor.as_slice::<E>() {
+            Some(_) => HostValues::Flex(tensor.clone(), std::marker::PhantomData),
+            None => HostValues::Owned(to_host::<Self, E>(tensor.clone())),
+        }
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl HostTensors for burn::backend::NdArray {}
 
 /// A backend tensor's values on the host.
 pub(crate) fn to_host<B: Backend, E: Elem>(tensor: FloatTensor<B>) -> Vec<E> {

@@ -7,13 +7,13 @@
 //!
 //! | what | shape |
 //! | --- | --- |
-//! | layer input `x` | `[T, N, F]` (time-major) |
+//! | layer input `x` | `[T, N, F]` or `[N, T, F]` (batch first) |
 //! | input weights, bias | `[F, D·G]`, `[D·G]` (both PyTorch biases summed) |
 //! | recurrent weights | `[D, Hout, G]` |
 //! | projection `W_hr` | `[D, H, Hout]` |
 //! | initial and final state | hidden `[D, N, Hout]`, cell `[D, N, H]` |
 //! | recurrent dropout mask | `[D, N, Hout]`, multiplies `h_{t-1}` where it enters the gates |
-//! | output | `[T, N, D·Hout]`, the forward direction's half first |
+//! | output | `[T, N, D·Hout]` or `[N, T, D·Hout]`, the forward direction's half first |
 //!
 //! **Forward.** One thread team runs the recurrence: each unit of the team owns one direction
 //! and one block of batch rows for the whole sequence (rows are independent, so the time loop
@@ -37,7 +37,7 @@
 
 use rayon::prelude::*;
 
-use super::host::{Elem, RowShared, matmul, with_widest_simd};
+use super::host::{Elem, HostValues, RowShared, matmul, with_widest_simd};
 use super::packed::{LhsPart, PackedRhs};
 
 /// Sizes of one layer call.
@@ -55,9 +55,20 @@ pub(crate) struct LayerDims {
     pub hidden_out: usize,
     /// `D`: 1, or 2 for a bidirectional layer.
     pub directions: usize,
+    /// Whether the sequences (input, output and their gradients) are `[N, T, ·]` rather
+    /// than `[T, N, ·]`.
+    pub batch_first: bool,
 }
 
 impl LayerDims {
+    /// Row of batch row `row` at time `time` in a sequence tensor.
+    fn sequence_row(&self, time: usize, row: usize) -> usize {
+        match self.batch_first {
+            true => row * self.steps + time,
+            false => time * self.batch + row,
+        }
+    }
+
     /// `G = 4H`
     pub(crate) fn gates(&self) -> usize {
         4 * self.hidden
@@ -79,26 +90,26 @@ impl LayerDims {
 #[derive(Debug)]
 pub(crate) struct LayerWeights<E> {
     /// `[F, D·G]`
-    pub input: Vec<E>,
+    pub input: HostValues<E>,
     /// `[D·G]`, or none for a layer without biases.
-    pub bias: Option<Vec<E>>,
+    pub bias: Option<HostValues<E>>,
     /// `[D, Hout, G]`
-    pub recurrent: Vec<E>,
+    pub recurrent: HostValues<E>,
     /// `[D, H, Hout]` for an LSTMP.
-    pub projection: Option<Vec<E>>,
+    pub projection: Option<HostValues<E>>,
 }
 
 /// What a layer call reads besides its parameters.
 #[derive(Debug)]
 pub(crate) struct LayerInputs<E> {
-    /// `[T, N, F]`
-    pub input: Vec<E>,
+    /// `[T, N, F]` or `[N, T, F]`
+    pub input: HostValues<E>,
     /// `[D, N, Hout]`
-    pub hidden: Vec<E>,
+    pub hidden: HostValues<E>,
     /// `[D, N, H]`
-    pub cell: Vec<E>,
+    pub cell: HostValues<E>,
     /// `[D, N, Hout]`
-    pub recurrent_mask: Option<Vec<E>>,
+    pub recurrent_mask: Option<HostValues<E>>,
     /// `[N]` real steps per row, each in `1..=T`; none when every row has `T`.
     pub lengths: Option<Vec<usize>>,
 }
@@ -106,7 +117,7 @@ pub(crate) struct LayerInputs<E> {
 /// What a layer call produces.
 #[derive(Debug)]
 pub(crate) struct LayerOutputs<E> {
-    /// `[T, N, D·Hout]`, zero at padding steps.
+    /// `[T, N, D·Hout]` or `[N, T, D·Hout]`, zero at padding steps.
     pub output: Vec<E>,
     /// `[D, N, Hout]`: the hidden state after each row's last real step.
     pub hidden: Vec<E>,
@@ -145,7 +156,7 @@ pub(crate) struct Saved<E> {
     schedule: Schedule,
     weights: LayerWeights<E>,
     /// `[T, N, F]` in internal row order, kept when the input weights want a gradient.
-    input: Option<Vec<E>>,
+    input: Option<HostValues<E>>,
     /// `[D, T, N, G]`: the activated gates (padding rows: left over input projections).
     gates: Vec<E>,
     /// `[D, T, N, H]`: the cell state after each step.
@@ -153,9 +164,9 @@ pub(crate) struct Saved<E> {
     /// `[D, T, N, Hout]`: the hidden state (masked) that entered each step's product.
     hidden_in: Vec<E>,
     /// `[D, N, H]`, original row order.
-    initial_cell: Vec<E>,
+    initial_cell: HostValues<E>,
     /// `[D, N, Hout]`, original row order.
-    recurrent_mask: Option<Vec<E>>,
+    recurrent_mask: Option<HostValues<E>>,
 }
 
 /// The shapes of a layer call's inputs, which are those of their gradients.
@@ -179,10 +190,14 @@ impl<E> Saved<E> {
             hidden,
             hidden_out,
             directions,
+            ..
         } = self.dims;
         let width = self.dims.gates();
         InputShapes {
-            input: [steps, batch, features],
+            input: match self.dims.batch_first {
+                true => [batch, steps, features],
+                false => [steps, batch, features],
+            },
             input_weights: [features, directions * width],
             bias: [directions * width],
             recurrent: [directions, hidden_out, width],
@@ -317,32 +332,37 @@ impl Schedule {
         }
     }
 
-    /// `values` `[T, N, width]` with its rows in internal order.
-    fn to_internal<E: Elem>(&self, values: Vec<E>, steps: usize, width: usize) -> Vec<E> {
-        let Some(order) = &self.order else {
+    /// A sequence tensor (`values`, the call's layout, rows of `width`) as `[T, N, width]` with
+    /// its rows in internal order; as it is when that is its layout already.
+    fn to_internal<E: Elem>(
+        &self,
+        values: HostValues<E>,
+        dims: &LayerDims,
+        width: usize,
+    ) -> HostValues<E> {
+        if self.order.is_none() && !dims.batch_first {
             return values;
-        };
-        let batch = order.len();
+        }
         let mut reordered = Vec::with_capacity(values.len());
-        for t in 0..steps {
-            for &row in order {
-                let start = (t * batch + row) * width;
+        for t in 0..dims.steps {
+            for i in 0..dims.batch {
+                let start = dims.sequence_row(t, self.original(i)) * width;
                 reordered.extend_from_slice(&values[start..start + width]);
             }
         }
-        reordered
+        reordered.into()
     }
 
     /// The inverse of [`Schedule::to_internal`].
-    fn to_batch_order<E: Elem>(&self, values: Vec<E>, steps: usize, width: usize) -> Vec<E> {
-        let Some(order) = &self.order else {
+    fn to_call_layout<E: Elem>(&self, values: Vec<E>, dims: &LayerDims, width: usize) -> Vec<E> {
+        if self.order.is_none() && !dims.batch_first {
             return values;
-        };
-        let batch = order.len();
+        }
         let mut reordered = vec![E::zero(); values.len()];
-        for t in 0..steps {
-            for (i, &row) in order.iter().enumerate() {
-                let (from, to) = ((t * batch + i) * width, (t * batch + row) * width);
+        for t in 0..dims.steps {
+            for i in 0..dims.batch {
+                let from = (t * dims.batch + i) * width;
+                let to = dims.sequence_row(t, self.original(i)) * width;
                 reordered[to..to + width].copy_from_slice(&values[from..from + width]);
             }
         }
@@ -429,7 +449,7 @@ with_widest_simd!(fn activated_rows<E>(gates: &[E], cells: &[E], activated: &mut
 pub(crate) fn forward<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
-    mut inputs: LayerInputs<E>,
+    inputs: LayerInputs<E>,
     train: bool,
     keep_input: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
@@ -440,12 +460,33 @@ pub(crate) fn forward<E: Elem>(
         hidden,
         hidden_out,
         directions,
+        ..
     } = dims;
     let width = dims.gates();
     let schedule = Schedule::new(dims, inputs.lengths.as_deref());
-    let input = schedule.to_internal(std::mem::take(&mut inputs.input), steps, features);
+    let LayerInputs {
+        input,
+        hidden: initial_hidden,
+        cell: initial_cell,
+        recurrent_mask,
+        lengths: _,
+    } = inputs;
+    // The units read the input in internal order, time-major; or, when nothing needs that
+    // order (no reordering of rows, no input kept for the backward pass), as it is.
+    let internal_input = keep_input || schedule.order.is_some();
+    let input = match internal_input {
+        true => schedule.to_internal(input, &dims, features),
+        false => input,
+    };
+    let input_batch_first = dims.batch_first && !internal_input;
+    let initial = InitialState {
+        hidden: initial_hidden,
+        cell: initial_cell,
+        recurrent_mask,
+    };
 
     // Every step's product's right-hand side, packed once: W_x[:, d] stacked on W_h[d].
+    let uses = steps * schedule.blocks.len();
     let packed = PackedWeights {
         recurrent: (0..directions)
             .map(|d| {
@@ -455,6 +496,7 @@ pub(crate) fn forward<E: Elem>(
                         (&weights.recurrent[d * hidden_out * width..], (width, 1), hidden_out),
                     ],
                     width,
+                    uses,
                 )
             })
             .collect(),
@@ -462,7 +504,7 @@ pub(crate) fn forward<E: Elem>(
             (0..directions)
                 .map(|d| {
                     let projection = &projection[d * hidden * hidden_out..];
-                    PackedRhs::pack(projection, (hidden_out, 1), hidden, hidden_out)
+                    PackedRhs::pack(projection, (hidden_out, 1), hidden, hidden_out, uses)
                 })
                 .collect()
         }),
@@ -492,7 +534,8 @@ pub(crate) fn forward<E: Elem>(
             weights: &weights,
             packed: &packed,
             input: &input,
-            inputs: &inputs,
+            input_batch_first,
+            initial: &initial,
             buffers: &shared,
         };
         schedule.run(directions, |d, block| unit.run(d, block));
@@ -510,8 +553,8 @@ pub(crate) fn forward<E: Elem>(
         gates,
         cells,
         hidden_in,
-        initial_cell: inputs.cell,
-        recurrent_mask: inputs.recurrent_mask,
+        initial_cell: initial.cell,
+        recurrent_mask: initial.recurrent_mask,
     });
     (outputs, saved)
 }
@@ -528,22 +571,31 @@ struct ForwardBuffers<'a, E> {
 }
 
 /// Per direction, the right-hand sides of a step's products, packed.
-struct PackedWeights<E> {
+struct PackedWeights<'a, E> {
     /// `W_x[:, d]` stacked on `W_h[d]`, `[F + Hout, G]` (forward), or `W_h[d]ᵀ`, `[G, Hout]`
     /// (backward).
-    recurrent: Vec<PackedRhs<E>>,
+    recurrent: Vec<PackedRhs<'a, E>>,
     /// `W_hr[d]`, `[H, Hout]` (forward) or `W_hr[d]ᵀ`, `[Hout, H]` (backward); none without.
-    projection: Vec<PackedRhs<E>>,
+    projection: Vec<PackedRhs<'a, E>>,
+}
+
+/// A call's initial state and recurrent dropout mask, original row order.
+struct InitialState<E> {
+    hidden: HostValues<E>,
+    cell: HostValues<E>,
+    recurrent_mask: Option<HostValues<E>>,
 }
 
 struct ForwardUnit<'a, E> {
     dims: LayerDims,
     schedule: &'a Schedule,
     weights: &'a LayerWeights<E>,
-    packed: &'a PackedWeights<E>,
-    /// `[T, N, F]`, internal row order.
+    packed: &'a PackedWeights<'a, E>,
+    /// `[T, N, F]` in internal row order, or the call's own `[N, T, F]` (then internal rows
+    /// are batch rows).
     input: &'a [E],
-    inputs: &'a LayerInputs<E>,
+    input_batch_first: bool,
+    initial: &'a InitialState<E>,
     buffers: &'a ForwardBuffers<'a, E>,
 }
 
@@ -559,11 +611,11 @@ impl<E: Elem> ForwardUnit<'_, E> {
         // The unit's state, its rows in internal order.
         let mut h = vec![E::zero(); rows * hidden_out];
         let mut c = vec![E::zero(); rows * hidden];
-        let mut mask = self.inputs.recurrent_mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
+        let mut mask = self.initial.recurrent_mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
         for i in 0..rows {
-            copy_row(&mut h, i, &self.inputs.hidden, state_row(i), hidden_out);
-            copy_row(&mut c, i, &self.inputs.cell, state_row(i), hidden);
-            if let (Some(mask), Some(source)) = (&mut mask, &self.inputs.recurrent_mask) {
+            copy_row(&mut h, i, &self.initial.hidden, state_row(i), hidden_out);
+            copy_row(&mut c, i, &self.initial.cell, state_row(i), hidden);
+            if let (Some(mask), Some(source)) = (&mut mask, &self.initial.recurrent_mask) {
                 copy_row(mask, i, source, state_row(i), hidden_out);
             }
         }
@@ -601,15 +653,19 @@ impl<E: Elem> ForwardUnit<'_, E> {
                 }
             };
             // z = x_t · W_x + h_{t-1} · W_h   (the bias is added with the activations)
-            let input: &[E] = if aligned {
-                &self.input[(time(0) * dims.batch + first) * features..]
+            let input_row = |i: usize| match self.input_batch_first {
+                true => (first + i) * dims.steps + time(i),
+                false => time(i) * dims.batch + first + i,
+            };
+            let (input, input_stride): (&[E], usize) = if aligned {
+                let stride = if self.input_batch_first { dims.steps } else { 1 };
+                (&self.input[input_row(0) * features..], stride * features)
             } else {
                 step_input.resize(rows * features, E::zero());
                 for i in 0..active {
-                    let row = time(i) * dims.batch + first + i;
-                    copy_row(&mut step_input, i, self.input, row, features);
+                    copy_row(&mut step_input, i, self.input, input_row(i), features);
                 }
-                &step_input
+                (&step_input, features)
             };
             let recurrent_input: &[E] = match (&mask, &mut masked) {
                 (Some(mask), Some(masked)) => {
@@ -628,7 +684,7 @@ impl<E: Elem> ForwardUnit<'_, E> {
                 }
             }
             let parts = [
-                LhsPart { values: input, row: features, col: 1, k: features },
+                LhsPart { values: input, row: input_stride, col: 1, k: features },
                 LhsPart { values: recurrent_input, row: hidden_out, col: 1, k: hidden_out },
             ];
             self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
@@ -651,7 +707,7 @@ impl<E: Elem> ForwardUnit<'_, E> {
                     let row = unsafe { cells.rows(dims.row(d, t, first + i) * hidden, hidden) };
                     row.copy_from_slice(&c[i * hidden..(i + 1) * hidden]);
                 }
-                let out = (t * dims.batch + schedule.original(first + i)) * out_width + d * hidden_out;
+                let out = dims.sequence_row(t, schedule.original(first + i)) * out_width + d * hidden_out;
                 // SAFETY: this unit's direction of its row.
                 let out = unsafe { buffers.output.rows(out, hidden_out) };
                 out.copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
@@ -691,20 +747,22 @@ pub(crate) fn backward<E: Elem>(
         hidden,
         hidden_out,
         directions,
+        ..
     } = dims;
     let width = dims.gates();
     let rows = steps * batch;
     // The per-step products' right-hand sides, transposed and packed once for every step.
+    let uses = steps * saved.schedule.blocks.len();
     let packed = PackedWeights {
         recurrent: (0..directions)
             .map(|d| {
-                PackedRhs::pack(&saved.weights.recurrent[d * hidden_out * width..], (1, width), width, hidden_out)
+                PackedRhs::pack(&saved.weights.recurrent[d * hidden_out * width..], (1, width), width, hidden_out, uses)
             })
             .collect(),
         projection: match &saved.weights.projection {
             Some(projection) => (0..directions)
                 .map(|d| {
-                    PackedRhs::pack(&projection[d * hidden * hidden_out..], (1, hidden_out), hidden_out, hidden)
+                    PackedRhs::pack(&projection[d * hidden * hidden_out..], (1, hidden_out), hidden_out, hidden, uses)
                 })
                 .collect(),
             None => Vec::new(),
@@ -802,10 +860,10 @@ pub(crate) fn backward<E: Elem>(
         let mut input = vec![E::zero(); rows * features];
         for d in 0..directions {
             let weights = (1, directions * width);
-            PackedRhs::pack(&saved.weights.input[d * width..], weights, width, features)
+            PackedRhs::pack(&saved.weights.input[d * width..], weights, width, features, steps)
                 .multiply_rows_parallel(&mut input, features, d > 0, gate_grads(d), width, rows);
         }
-        gradients.input = Some(saved.schedule.to_batch_order(input, steps, features));
+        gradients.input = Some(saved.schedule.to_call_layout(input, &dims, features));
     }
     gradients
 }
@@ -828,7 +886,7 @@ struct BackwardBuffers<'a, E> {
 struct BackwardUnit<'a, E> {
     dims: LayerDims,
     saved: &'a Saved<E>,
-    packed: &'a PackedWeights<E>,
+    packed: &'a PackedWeights<'a, E>,
     grad_output: Option<&'a [E]>,
     grad_hidden: Option<&'a [E]>,
     grad_cell: Option<&'a [E]>,
@@ -893,7 +951,8 @@ impl<E: Elem> BackwardUnit<'_, E> {
                     }
                 }
                 if let Some(grad) = self.grad_output {
-                    let out = (time(i, step) * dims.batch + schedule.original(first + i)) * out_width
+                    let out = dims.sequence_row(time(i, step), schedule.original(first + i))
+                        * out_width
                         + d * hidden_out;
                     for (total, &g) in dh[i * hidden_out..(i + 1) * hidden_out]
                         .iter_mut()

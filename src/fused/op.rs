@@ -11,7 +11,7 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
-use super::host::{Elem, from_host, to_host};
+use super::host::{Elem, HostTensors, from_host};
 use super::layer::{self, LayerDims, LayerInputs, LayerWeights, Saved};
 
 /// What a layer call takes besides tensors. The operation's optional tensors (bias,
@@ -27,6 +27,8 @@ pub struct LayerCall {
     pub projection: bool,
     /// Whether `recurrent_mask` is a recurrent dropout mask.
     pub recurrent_mask: bool,
+    /// Whether `input` and the output are `[N, T, ·]` (else `[T, N, ·]`).
+    pub batch_first: bool,
 }
 
 /// The primitives of a layer call, borrowed.
@@ -42,12 +44,17 @@ pub(crate) struct LayerPrimitives<'a, B: Backend> {
 }
 
 impl<B: Backend> LayerPrimitives<'_, B> {
-    fn dims(&self) -> LayerDims {
+    fn dims(&self, batch_first: bool) -> LayerDims {
         let input = self.input.shape();
         let recurrent = self.recurrent_weights.shape();
+        let (steps, batch) = match batch_first {
+            true => (input[1], input[0]),
+            false => (input[0], input[1]),
+        };
         LayerDims {
-            steps: input[0],
-            batch: input[1],
+            batch_first,
+            steps,
+            batch,
             features: input[2],
             hidden: recurrent[2] / 4,
             hidden_out: recurrent[1],
@@ -61,16 +68,16 @@ pub(crate) type LayerResults<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B
 
 /// Runs the layer on the host in `E`; with `train`, also returns what its backward needs
 /// (`keep_input`: the input too, for the input weights' gradient).
-pub(crate) fn forward_on<B: Backend, E: Elem>(
+pub(crate) fn forward_on<B: HostTensors, E: Elem>(
     tensors: LayerPrimitives<'_, B>,
     call: &LayerCall,
     train: bool,
     keep_input: bool,
 ) -> (LayerResults<B>, Option<Saved<E>>) {
     super::LAYER_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dims = tensors.dims();
+    let dims = tensors.dims(call.batch_first);
     let device = tensors.input.device();
-    let host = |tensor: &FloatTensor<B>| to_host::<B, E>(tensor.clone());
+    let host = |tensor: &FloatTensor<B>| B::host_values::<E>(tensor);
     let weights = LayerWeights {
         input: host(tensors.input_weights),
         bias: tensors.bias.map(host),
@@ -93,12 +100,12 @@ pub(crate) fn forward_on<B: Backend, E: Elem>(
         directions,
         ..
     } = dims;
+    let sequence = match call.batch_first {
+        true => [batch, steps, directions * hidden_out],
+        false => [steps, batch, directions * hidden_out],
+    };
     let results = (
-        from_host::<B, E>(
-            outputs.output,
-            &[steps, batch, directions * hidden_out],
-            &device,
-        ),
+        from_host::<B, E>(outputs.output, &sequence, &device),
         from_host::<B, E>(outputs.hidden, &[directions, batch, hidden_out], &device),
         from_host::<B, E>(outputs.cell, &[directions, batch, hidden], &device),
     );
@@ -111,7 +118,7 @@ pub(crate) fn forward_on<B: Backend, E: Elem>(
 pub trait LstmLayerBackend: Backend {
     /// One layer over the whole sequence.
     ///
-    /// - `input`: `[T, N, F]` (time-major)
+    /// - `input`: `[T, N, F]`, or `[N, T, F]` with `call.batch_first`
     /// - `input_weights`: `[F, D·4H]`; `bias`: `[D·4H]` (both biases of every gate, summed)
     /// - `recurrent_weights`: `[D, Hout, 4H]`; `projection`: `[D, H, Hout]` for an LSTMP
     ///   (gate columns in the order input, forget, output, cell candidate)
@@ -121,8 +128,8 @@ pub trait LstmLayerBackend: Backend {
     /// - `call`: the lengths of a padded batch, and which of `bias`, `projection` and
     ///   `recurrent_mask` are real
     ///
-    /// Returns the output `[T, N, D·Hout]` and the final hidden `[D, N, Hout]` and cell
-    /// `[D, N, H]` states.
+    /// Returns the output `[T, N, D·Hout]` (`[N, T, D·Hout]` with `call.batch_first`) and
+    /// the final hidden `[D, N, Hout]` and cell `[D, N, H]` states.
     #[allow(clippy::too_many_arguments)]
     fn lstm_layer(
         input: FloatTensor<Self>,
@@ -134,32 +141,77 @@ pub trait LstmLayerBackend: Backend {
         cell: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         call: LayerCall,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let tensors = LayerPrimitives {
-            input: &input,
-            input_weights: &input_weights,
-            bias: call.bias.then_some(&bias),
-            recurrent_weights: &recurrent_weights,
-            projection: call.projection.then_some(&projection),
-            hidden: &hidden,
-            cell: &cell,
-            recurrent_mask: call.recurrent_mask.then_some(&recurrent_mask),
-        };
-        match input.dtype() {
-            DType::F64 => forward_on::<Self, f64>(tensors, &call, false, false).0,
-            _ => forward_on::<Self, f32>(tensors, &call, false, false).0,
-        }
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// [`LstmLayerBackend::lstm_layer`] on a CPU backend, without autodiff.
+#[allow(clippy::too_many_arguments)]
+fn inference<B: HostTensors>(
+    input: FloatTensor<B>,
+    input_weights: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    recurrent_weights: FloatTensor<B>,
+    projection: FloatTensor<B>,
+    hidden: FloatTensor<B>,
+    cell: FloatTensor<B>,
+    recurrent_mask: FloatTensor<B>,
+    call: LayerCall,
+) -> LayerResults<B> {
+    let tensors = LayerPrimitives {
+        input: &input,
+        input_weights: &input_weights,
+        bias: call.bias.then_some(&bias),
+        recurrent_weights: &recurrent_weights,
+        projection: call.projection.then_some(&projection),
+        hidden: &hidden,
+        cell: &cell,
+        recurrent_mask: call.recurrent_mask.then_some(&recurrent_mask),
+    };
+    match input.dtype() {
+        DType::F64 => forward_on::<B, f64>(tensors, &call, false, false).0,
+        _ => forward_on::<B, f32>(tensors, &call, false, false).0,
     }
 }
 
+/// The CPU backends' implementations: [`inference`].
+macro_rules! cpu_layer {
+    ($backend:ty) => {
+        impl LstmLayerBackend for $backend {
+            fn lstm_layer(
+                input: FloatTensor<Self>,
+                input_weights: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                recurrent_weights: FloatTensor<Self>,
+                projection: FloatTensor<Self>,
+                hidden: FloatTensor<Self>,
+                cell: FloatTensor<Self>,
+                recurrent_mask: FloatTensor<Self>,
+                call: LayerCall,
+            ) -> LayerResults<Self> {
+                inference::<Self>(
+                    input,
+                    input_weights,
+                    bias,
+                    recurrent_weights,
+                    projection,
+                    hidden,
+                    cell,
+                    recurrent_mask,
+                    call,
+                )
+            }
+        }
+    };
+}
+
 #[cfg(feature = "flex")]
-impl LstmLayerBackend for Flex {}
+cpu_layer!(Flex);
 #[cfg(feature = "ndarray")]
-impl LstmLayerBackend for NdArray {}
+cpu_layer!(NdArray);
 
 /// The layer's tensors, as the callers in [`crate::recurrence`] hold them.
 pub(crate) struct LayerTensors {
-    /// `[T, N, F]`
+    /// `[T, N, F]` or `[N, T, F]`
     pub input: Tensor<3>,
     /// `[F, D·4H]`
     pub input_weights: Tensor<2>,
@@ -182,8 +234,10 @@ pub(crate) struct LayerTensors {
 pub(crate) fn lstm_layer(
     tensors: LayerTensors,
     lengths: Option<&[usize]>,
+    batch_first: bool,
 ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
     let call = LayerCall {
+        batch_first,
         lengths: lengths.map(|lengths| Arc::new(lengths.to_vec())),
         bias: tensors.bias.is_some(),
         projection: tensors.projection.is_some(),

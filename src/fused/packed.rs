@@ -16,13 +16,14 @@ use super::host::{Elem, matmul};
 
 /// A right-hand side `[k, n]`, packed for [`PackedRhs::multiply`].
 #[derive(Debug)]
-pub(crate) struct PackedRhs<E> {
+pub(crate) struct PackedRhs<'a, E> {
     k: usize,
     n: usize,
     layout: Layout,
-    /// `Panels`: `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros);
-    /// `Plain`: `[k, n]` row-major.
+    /// The tile layouts' `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros).
     data: Vec<E>,
+    /// [`Layout::Plain`]: the stacked matrices as given (values, strides, rows).
+    parts: Vec<(&'a [E], (usize, usize), usize)>,
 }
 
 /// How a [`PackedRhs`] is stored, which decides the kernel that reads it.
@@ -32,7 +33,7 @@ enum Layout {
     Avx2,
     /// Panels for the AVX-512 tile (`MR = 8`, `NR` = two 512-bit vectors).
     Avx512,
-    /// Row-major, for the `gemm` crate.
+    /// Not packed: the matrices as given, for the `gemm` crate.
     Plain,
 }
 
@@ -58,47 +59,67 @@ impl Layout {
     }
 }
 
-impl<E: Elem> PackedRhs<E> {
-    /// Packs `rhs` (`[k, n]` read through `(row, column)` strides).
-    pub(crate) fn pack(rhs: &[E], strides: (usize, usize), k: usize, n: usize) -> Self {
-        Self::pack_stacked(&[(rhs, strides, k)], n)
+/// Products a right-hand side must serve for packing it to pay (it costs about one product's
+/// memory traffic).
+const MIN_USES_TO_PACK: usize = 3;
+
+impl<'a, E: Elem> PackedRhs<'a, E> {
+    /// Packs `rhs` (`[k, n]` read through `(row, column)` strides) for `uses` products.
+    pub(crate) fn pack(
+        rhs: &'a [E],
+        strides: (usize, usize),
+        k: usize,
+        n: usize,
+        uses: usize,
+    ) -> Self {
+        Self::pack_stacked(&[(rhs, strides, k)], n, uses)
     }
 
     /// Packs matrices of `n` columns stacked one above the other, each given as its values,
     /// `(row, column)` strides and rows: the right-hand side of a product whose left-hand
-    /// side comes in as many parts (see [`PackedRhs::multiply_parts`]).
-    pub(crate) fn pack_stacked(parts: &[(&[E], (usize, usize), usize)], n: usize) -> Self {
+    /// side comes in as many parts (see [`PackedRhs::multiply_parts`]). With fewer than a few
+    /// `uses`, or no tile kernel for this CPU, the matrices are kept as they are.
+    pub(crate) fn pack_stacked(
+        parts: &[(&'a [E], (usize, usize), usize)],
+        n: usize,
+        uses: usize,
+    ) -> Self {
         let k: usize = parts.iter().map(|&(_, _, rows)| rows).sum();
-        // Element (kk, j) of the stacked matrix.
-        let rows = || {
-            parts.iter().flat_map(|&(values, (row, col), rows)| {
-                (0..rows).map(move |kk| move |j: usize| values[kk * row + j * col])
-            })
+        let layout = match uses >= MIN_USES_TO_PACK {
+            true => Layout::for_cpu::<E>(),
+            false => Layout::Plain,
         };
-        let layout = Layout::for_cpu::<E>();
-        let data = match layout.panel_width::<E>() {
-            0 => {
-                let mut data = Vec::with_capacity(k * n);
-                for element in rows() {
-                    data.extend((0..n).map(element));
+        let width = layout.panel_width::<E>();
+        if width == 0 {
+            return Self {
+                k,
+                n,
+                layout: Layout::Plain,
+                data: Vec::new(),
+                parts: parts.to_vec(),
+            };
+        }
+        // Element (kk, j) of the stacked matrix, by rows.
+        let rows = parts.iter().flat_map(|&(values, (row, col), rows)| {
+            (0..rows).map(move |kk| move |j: usize| values[kk * row + j * col])
+        });
+        let panels = n.div_ceil(width);
+        let mut data = vec![E::zero(); panels * k * width];
+        for (kk, element) in rows.enumerate() {
+            for p in 0..panels {
+                let panel = &mut data[(p * k + kk) * width..];
+                for j in 0..width.min(n - p * width) {
+                    panel[j] = element(p * width + j);
                 }
-                data
             }
-            width => {
-                let panels = n.div_ceil(width);
-                let mut data = vec![E::zero(); panels * k * width];
-                for (kk, element) in rows().enumerate() {
-                    for p in 0..panels {
-                        let panel = &mut data[(p * k + kk) * width..];
-                        for j in 0..width.min(n - p * width) {
-                            panel[j] = element(p * width + j);
-                        }
-                    }
-                }
-                data
-            }
-        };
-        Self { k, n, layout, data }
+        }
+        Self {
+            k,
+            n,
+            layout,
+            data,
+            parts: Vec::new(),
+        }
     }
 
     /// `dst[m×n] (+)= lhs[m×k] · self`, on this thread.
@@ -148,20 +169,18 @@ impl<E: Elem> PackedRhs<E> {
             );
         }
         if self.layout == Layout::Plain {
-            let mut first_row = 0;
-            for (index, part) in parts.iter().enumerate() {
+            for (index, (part, &(rhs, strides, _))) in parts.iter().zip(&self.parts).enumerate() {
                 matmul(
                     dst,
                     dst_row,
                     accumulate || index > 0,
                     part.values,
                     (part.row, part.col),
-                    &self.data[first_row * self.n..],
-                    (self.n, 1),
+                    rhs,
+                    strides,
                     (m, self.n, part.k),
                     false,
                 );
-                first_row += part.k;
             }
             return;
         }
@@ -271,7 +290,7 @@ struct Segment<E> {
 
 /// One product's operands as raw parts, for the tile drivers.
 struct Product<'a, E> {
-    rhs: &'a PackedRhs<E>,
+    rhs: &'a PackedRhs<'a, E>,
     dst: *mut E,
     dst_row: usize,
     accumulate: bool,
@@ -441,7 +460,7 @@ mod tests {
     /// The packed products give the plain product's values, for every tile remainder.
     #[test]
     fn packed_products_match_the_plain_product() {
-        for (m, k, n) in [(1, 1, 1), (2, 3, 40), (7, 5, 3), (8, 4, 17), (32, 256, 1024), (13, 17, 50), (61, 9, 33), (200, 7, 9)] {
+        for (m, k, n) in [(1, 1, 1), (2, 3, 40), (7, 5, 3), (8, 4, 17), (32, 256, 1024), (13, 17, 50), (61, 9, 33), (200, 7, 9), (9, 1100, 20)] {
             let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
             let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
             let mut expected = vec![1.0f32; m * n];
@@ -452,7 +471,7 @@ mod tests {
                     }
                 }
             }
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n);
+            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
             let mut dst = vec![1.0f32; m * n];
             packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
             assert_eq!(dst, expected, "{m}×{k}·{k}×{n}");
@@ -473,7 +492,7 @@ mod tests {
                 .map(|i| bottom[(i % (k - split)) * n + i / (k - split)])
                 .collect();
             let stacked =
-                PackedRhs::pack_stacked(&[(top, (n, 1), split), (&bottom_t, (1, k - split), k - split)], n);
+                PackedRhs::pack_stacked(&[(top, (n, 1), split), (&bottom_t, (1, k - split), k - split)], n, MIN_USES_TO_PACK);
             let parts = [
                 LhsPart { values: &lhs, row: k, col: 1, k: split },
                 LhsPart { values: &lhs[split..], row: k, col: 1, k: k - split },
@@ -493,7 +512,7 @@ mod scratch_timing {
         for (m, k, n) in [(1, 256, 1024), (2, 256, 1024), (8,256,1024), (20,256,1024), (32, 256, 1024), (64, 256, 1024), (32, 1024, 256), (10, 200, 800), (16, 50, 200), (6, 10, 40)] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n);
+            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
             let t = std::time::Instant::now();
@@ -504,10 +523,20 @@ mod scratch_timing {
             let theirs = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             println!("{m}x{k}·{k}x{n}: packed {ours:.1} GFLOP/s, gemm {theirs:.1}");
         }
+        for (m, k, n) in [(32, 512, 1024), (32, 384, 1024)] {
+            let lhs = vec![0.5f32; m * k];
+            let rhs = vec![0.25f32; k * n];
+            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
+            let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
+            let t = std::time::Instant::now();
+            rayon::scope(|s| for _ in 0..2 { s.spawn(|_| { let mut dst = vec![0.0f32; m * n]; for _ in 0..iters { packed.multiply(&mut dst, n, true, &lhs, (k, 1), m); } }); });
+            let ours = 2.0 * 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
+            println!("{m}x{k}·{k}x{n} two threads at once: packed {ours:.1} GFLOP/s in all");
+        }
         for (m, k, n) in [(6400, 128, 1024), (6400, 256, 1024), (6400, 1024, 256)] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n);
+            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = 10;
             let t = std::time::Instant::now();

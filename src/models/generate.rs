@@ -58,7 +58,9 @@ pub fn generate(
         let values: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
         Tensor::from_data(TensorData::new(values, [1, tokens.len()]), &device)
     };
-    let (logits, mut state) = model.forward(as_tensor(&prompt), None);
+    // The weights stay as they are: join them once, not for every token.
+    let lstm = model.lstm.prepared(&device, model.embedding.weight.val().dtype());
+    let (logits, mut state) = model.forward_prepared(&lstm, as_tensor(&prompt), None);
     let [_, steps, vocab_size] = logits.dims();
     let mut last: Vec<f64> = logits
         .slice(s![.., steps - 1])
@@ -69,7 +71,7 @@ pub fn generate(
     for _ in 0..sampling.length {
         let token = draw(&last, sampling, vocab, &mut rng);
         generated.push(token);
-        let (logits, next) = model.forward(as_tensor(&[token]), Some(state));
+        let (logits, next) = model.forward_prepared(&lstm, as_tensor(&[token]), Some(state));
         state = next;
         last = logits
             .reshape([vocab_size])
@@ -81,6 +83,10 @@ pub fn generate(
 }
 
 /// One draw from `logits` (never the padding token).
+///
+/// The candidates are the `top_k` most likely tokens (found in linear time, then ordered by
+/// logit, ties by index), or every token in index order: either order is fixed, so a seed
+/// always draws the same token from the same logits.
 fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRng) -> usize {
     let mut candidates: Vec<(usize, f64)> = logits
         .iter()
@@ -88,14 +94,21 @@ fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRn
         .enumerate()
         .filter(|&(i, _)| !(vocab.padding && vocab.tokens[i] == PAD))
         .collect();
-    candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let more_likely = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if sampling.temperature <= 0.0 {
-        return candidates[0].0;
+        return candidates
+            .iter()
+            .min_by(|a, b| more_likely(a, b))
+            .expect("a vocabulary has tokens")
+            .0;
     }
     if let Some(k) = sampling.top_k {
-        candidates.truncate(k.max(1));
+        let k = k.clamp(1, candidates.len());
+        candidates.select_nth_unstable_by(k - 1, more_likely);
+        candidates.truncate(k);
+        candidates.sort_by(more_likely);
     }
-    let top = candidates[0].1;
+    let top = candidates.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
     let weights: Vec<f64> = candidates
         .iter()
         .map(|&(_, l)| ((l - top) / sampling.temperature).exp())

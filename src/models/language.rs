@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{LstmError, Result};
 use crate::fused;
 use crate::init::LstmInit;
-use crate::lstm::{Lstm, LstmConfig, Recurrence};
+use crate::lstm::{Lstm, LstmConfig, PreparedLstm, Recurrence};
 use crate::state::LstmState;
 
 /// Configuration of a [`LanguageModel`].
@@ -157,6 +157,19 @@ impl LanguageModel {
     ) -> (Tensor<3>, LstmState) {
         let embedded = self.dropout.forward(self.embedding.forward(tokens));
         let (hidden, state) = self.lstm.forward(embedded, state);
+        (self.project(hidden), state)
+    }
+
+    /// [`LanguageModel::forward`] with the LSTM's weights prepared once (see
+    /// [`Lstm::prepared`]): for many calls with the same weights, such as generation.
+    pub fn forward_prepared(
+        &self,
+        lstm: &PreparedLstm<'_>,
+        tokens: Tensor<2, Int>,
+        state: Option<LstmState>,
+    ) -> (Tensor<3>, LstmState) {
+        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let (hidden, state) = lstm.forward(embedded, state);
         (self.project(hidden), state)
     }
 
