@@ -391,13 +391,11 @@ impl Lstm {
                         (&device, dtype),
                     ))
                 });
-            let joined;
+            // The joined weights are moved into the fused operation, which lets them go as
+            // soon as it has packed them.
             let weights = match prepared {
-                Some(prepared) => &prepared.layers[index],
-                None => {
-                    joined = JoinedWeights::join(&layer.cells(), !fused);
-                    &joined
-                }
+                Some(prepared) => prepared.layers[index].clone(),
+                None => JoinedWeights::join(&layer.cells(), !fused),
             };
             let (output, layer_hidden, layer_cell) = if fused {
                 let batch_first = self.batch_first;

@@ -15,13 +15,17 @@ use crate::gate::Gate;
 ///
 /// Inside, gate blocks are ordered `i, f, o, g` (not PyTorch's `i, f, g, o`) so that the three
 /// sigmoid gates form one contiguous block.
+#[derive(Clone)]
 pub(crate) struct JoinedWeights {
     /// `[input_size, D * 4H]`: both directions' input weights side by side.
     input: Tensor<2>,
     /// `[D * 4H]`: both biases of every gate, summed.
     bias: Option<Tensor<1>>,
-    /// `[D, hidden_out, 4H]`
-    recurrent: Tensor<3>,
+    /// `[hidden_out, D * 4H]`: both directions' recurrent weights side by side (the fused
+    /// kernels' form).
+    recurrent: Tensor<2>,
+    /// `[D, hidden_out, 4H]`: the same by direction, halved (the composed step's form).
+    recurrent_by_direction: Option<Tensor<3>>,
     /// `[D, H, proj_size]`
     projection: Option<Tensor<3>>,
     hidden_size: usize,
@@ -48,19 +52,12 @@ impl JoinedWeights {
                 .collect(),
             1,
         );
-        let recurrent = Tensor::stack(
+        let recurrent = Tensor::cat(
             cells
                 .iter()
-                .map(|cell| {
-                    Tensor::cat(
-                        ordered(cell)
-                            .map(|gate| gate.recurrent_weight.val())
-                            .to_vec(),
-                        1,
-                    )
-                })
+                .flat_map(|cell| ordered(cell).map(|gate| gate.recurrent_weight.val()))
                 .collect(),
-            0,
+            1,
         );
         let bias = cells
             .iter()
@@ -79,6 +76,7 @@ impl JoinedWeights {
                 input,
                 bias,
                 recurrent,
+                recurrent_by_direction: None,
                 projection,
                 hidden_size,
                 directions,
@@ -103,15 +101,17 @@ impl JoinedWeights {
             ),
             (&device, input.dtype()),
         );
-        let per_direction =
-            halves
-                .clone()
-                .slice(0..4 * hidden_size)
-                .reshape([1, 1, 4 * hidden_size]);
+        let recurrent = recurrent * halves.clone().unsqueeze_dim(0);
+        let hidden_out = recurrent.dims()[0];
+        let recurrent_by_direction = recurrent
+            .clone()
+            .reshape([hidden_out, directions, 4 * hidden_size])
+            .swap_dims(0, 1);
         Self {
             input: input * halves.clone().unsqueeze_dim(0),
             bias: bias.map(|bias| bias * halves),
-            recurrent: recurrent * per_direction,
+            recurrent,
+            recurrent_by_direction: Some(recurrent_by_direction),
             projection,
             hidden_size,
             directions,
@@ -141,7 +141,7 @@ impl JoinedWeights {
     /// row is whole), and the input and output `[batch, seq, ·]` with `batch_first`; the
     /// weights must have been joined without halving.
     pub(crate) fn run_fused(
-        &self,
+        self,
         input: Tensor<3>,
         hidden: Tensor<3>,
         cell: Tensor<3>,
@@ -152,10 +152,10 @@ impl JoinedWeights {
         fused::lstm_layer(
             fused::LayerTensors {
                 input,
-                input_weights: self.input.clone(),
-                bias: self.bias.clone(),
-                recurrent_weights: self.recurrent.clone(),
-                projection: self.projection.clone(),
+                input_weights: self.input,
+                bias: self.bias,
+                recurrent_weights: self.recurrent,
+                projection: self.projection,
                 hidden,
                 cell,
                 recurrent_mask,
@@ -184,7 +184,11 @@ impl JoinedWeights {
             None => hidden,
         };
         // The sigmoid gates' pre-activations arrive halved (see `join`).
-        let activated = tanh(gate_inputs + recurrent_input.matmul(self.recurrent.clone()));
+        let recurrent = self
+            .recurrent_by_direction
+            .clone()
+            .expect("the composed step's weights are joined halved");
+        let activated = tanh(gate_inputs + recurrent_input.matmul(recurrent));
         let sigmoid_gates = activated
             .clone()
             .slice(s![.., .., 0..3 * h])

@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | layer input `x` | `[T, N, F]` or `[N, T, F]` (batch first) |
 //! | input weights, bias | `[F, D·G]`, `[D·G]` (both PyTorch biases summed) |
-//! | recurrent weights | `[D, Hout, G]` |
+//! | recurrent weights | `[Hout, D·G]` |
 //! | projection `W_hr` | `[D, H, Hout]` |
 //! | initial and final state | hidden `[D, N, Hout]`, cell `[D, N, H]` |
 //! | recurrent dropout mask | `[D, N, Hout]`, multiplies `h_{t-1}` where it enters the gates |
@@ -38,7 +38,9 @@
 use rayon::prelude::*;
 
 use super::host::{Elem, HostValues, RowShared, matmul, with_widest_simd};
-use super::packed::{LhsPart, PackedRhs};
+use super::packed::{LhsPart, MatrixRef, PackedRhs};
+
+use std::sync::Arc;
 
 /// Sizes of one layer call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,13 +92,57 @@ impl LayerDims {
 #[derive(Debug)]
 pub(crate) struct LayerWeights<E> {
     /// `[F, D·G]`
-    pub input: HostValues<E>,
+    pub input: Arc<HostValues<E>>,
     /// `[D·G]`, or none for a layer without biases.
-    pub bias: Option<HostValues<E>>,
-    /// `[D, Hout, G]`
-    pub recurrent: HostValues<E>,
+    pub bias: Option<Arc<HostValues<E>>>,
+    /// `[Hout, D·G]`
+    pub recurrent: Arc<HostValues<E>>,
     /// `[D, H, Hout]` for an LSTMP.
-    pub projection: Option<HostValues<E>>,
+    pub projection: Option<Arc<HostValues<E>>>,
+}
+
+impl<E: Elem> LayerWeights<E> {
+    /// `W_x[:, d]`, `[F, G]`, or its transpose.
+    fn input_matrix(&self, dims: &LayerDims, d: usize, transposed: bool) -> MatrixRef<E> {
+        let (features, width) = (dims.features, dims.gates());
+        MatrixRef {
+            values: self.input.clone(),
+            offset: d * width,
+            strides: match transposed {
+                true => (1, dims.directions * width),
+                false => (dims.directions * width, 1),
+            },
+            rows: if transposed { width } else { features },
+        }
+    }
+
+    /// `W_h[:, d]`, `[Hout, G]`, or its transpose.
+    fn recurrent_matrix(&self, dims: &LayerDims, d: usize, transposed: bool) -> MatrixRef<E> {
+        let (hidden_out, width) = (dims.hidden_out, dims.gates());
+        let row = dims.directions * width;
+        MatrixRef {
+            values: self.recurrent.clone(),
+            offset: d * width,
+            strides: if transposed { (1, row) } else { (row, 1) },
+            rows: if transposed { width } else { hidden_out },
+        }
+    }
+
+    /// `W_hr[d]`, `[H, Hout]`, or its transpose; none without a projection.
+    fn projection_matrix(
+        &self,
+        dims: &LayerDims,
+        d: usize,
+        transposed: bool,
+    ) -> Option<MatrixRef<E>> {
+        let (hidden, hidden_out) = (dims.hidden, dims.hidden_out);
+        self.projection.as_ref().map(|values| MatrixRef {
+            values: values.clone(),
+            offset: d * hidden * hidden_out,
+            strides: if transposed { (1, hidden_out) } else { (hidden_out, 1) },
+            rows: if transposed { hidden_out } else { hidden },
+        })
+    }
 }
 
 /// What a layer call reads besides its parameters.
@@ -175,7 +221,7 @@ pub(crate) struct InputShapes {
     pub input: [usize; 3],
     pub input_weights: [usize; 2],
     pub bias: [usize; 1],
-    pub recurrent: [usize; 3],
+    pub recurrent: [usize; 2],
     pub projection: [usize; 3],
     pub hidden: [usize; 3],
     pub cell: [usize; 3],
@@ -200,7 +246,7 @@ impl<E> Saved<E> {
             },
             input_weights: [features, directions * width],
             bias: [directions * width],
-            recurrent: [directions, hidden_out, width],
+            recurrent: [hidden_out, directions * width],
             projection: [directions, hidden, hidden_out],
             hidden: [directions, batch, hidden_out],
             cell: [directions, batch, hidden],
@@ -490,25 +536,22 @@ pub(crate) fn forward<E: Elem>(
     let packed = PackedWeights {
         recurrent: (0..directions)
             .map(|d| {
-                PackedRhs::pack_stacked(
-                    &[
-                        (&weights.input[d * width..], (directions * width, 1), features),
-                        (&weights.recurrent[d * hidden_out * width..], (width, 1), hidden_out),
-                    ],
-                    width,
-                    uses,
-                )
+                let stacked = vec![
+                    weights.input_matrix(&dims, d, false),
+                    weights.recurrent_matrix(&dims, d, false),
+                ];
+                PackedRhs::pack_stacked(stacked, width, uses)
             })
             .collect(),
-        projection: weights.projection.as_ref().map_or_else(Vec::new, |projection| {
-            (0..directions)
-                .map(|d| {
-                    let projection = &projection[d * hidden * hidden_out..];
-                    PackedRhs::pack(projection, (hidden_out, 1), hidden, hidden_out, uses)
-                })
-                .collect()
-        }),
+        projection: (0..directions)
+            .filter_map(|d| weights.projection_matrix(&dims, d, false))
+            .map(|projection| PackedRhs::pack(projection, hidden_out, uses))
+            .collect(),
     };
+    let bias = weights.bias.clone();
+    // Inference keeps nothing for a backward pass: once packed, the weights as given can go
+    // (packed products that kept them as they are hold them themselves).
+    let weights = train.then_some(weights);
 
     let rows = steps * batch;
     let mut output = vec![E::zero(); rows * directions * hidden_out];
@@ -531,7 +574,7 @@ pub(crate) fn forward<E: Elem>(
         let unit = ForwardUnit {
             dims,
             schedule: &schedule,
-            weights: &weights,
+            bias: bias.as_deref().map(|bias| &bias[..]),
             packed: &packed,
             input: &input,
             input_batch_first,
@@ -545,7 +588,7 @@ pub(crate) fn forward<E: Elem>(
         hidden: final_hidden,
         cell: final_cell,
     };
-    let saved = train.then(|| Saved {
+    let saved = weights.map(|weights| Saved {
         dims,
         schedule,
         weights,
@@ -571,12 +614,12 @@ struct ForwardBuffers<'a, E> {
 }
 
 /// Per direction, the right-hand sides of a step's products, packed.
-struct PackedWeights<'a, E> {
+struct PackedWeights<E> {
     /// `W_x[:, d]` stacked on `W_h[d]`, `[F + Hout, G]` (forward), or `W_h[d]ᵀ`, `[G, Hout]`
     /// (backward).
-    recurrent: Vec<PackedRhs<'a, E>>,
+    recurrent: Vec<PackedRhs<E>>,
     /// `W_hr[d]`, `[H, Hout]` (forward) or `W_hr[d]ᵀ`, `[Hout, H]` (backward); none without.
-    projection: Vec<PackedRhs<'a, E>>,
+    projection: Vec<PackedRhs<E>>,
 }
 
 /// A call's initial state and recurrent dropout mask, original row order.
@@ -589,8 +632,9 @@ struct InitialState<E> {
 struct ForwardUnit<'a, E> {
     dims: LayerDims,
     schedule: &'a Schedule,
-    weights: &'a LayerWeights<E>,
-    packed: &'a PackedWeights<'a, E>,
+    /// `[D·G]`
+    bias: Option<&'a [E]>,
+    packed: &'a PackedWeights<E>,
     /// `[T, N, F]` in internal row order, or the call's own `[N, T, F]` (then internal rows
     /// are batch rows).
     input: &'a [E],
@@ -623,14 +667,12 @@ impl<E: Elem> ForwardUnit<'_, E> {
         // The step's gates when they are not written in place, and its gathered inputs.
         let mut step_gates = Vec::new();
         let mut step_input = Vec::new();
-        let mut activated = match &self.weights.projection {
-            Some(_) => vec![E::zero(); rows * hidden],
-            None => Vec::new(),
+        let mut activated = match self.packed.projection.is_empty() {
+            false => vec![E::zero(); rows * hidden],
+            true => Vec::new(),
         };
         let bias = self
-            .weights
             .bias
-            .as_ref()
             .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
         let out_width = dims.directions * hidden_out;
 
@@ -753,20 +795,15 @@ pub(crate) fn backward<E: Elem>(
     let rows = steps * batch;
     // The per-step products' right-hand sides, transposed and packed once for every step.
     let uses = steps * saved.schedule.blocks.len();
+    let weights = &saved.weights;
     let packed = PackedWeights {
         recurrent: (0..directions)
-            .map(|d| {
-                PackedRhs::pack(&saved.weights.recurrent[d * hidden_out * width..], (1, width), width, hidden_out, uses)
-            })
+            .map(|d| PackedRhs::pack(weights.recurrent_matrix(&dims, d, true), hidden_out, uses))
             .collect(),
-        projection: match &saved.weights.projection {
-            Some(projection) => (0..directions)
-                .map(|d| {
-                    PackedRhs::pack(&projection[d * hidden * hidden_out..], (1, hidden_out), hidden_out, hidden, uses)
-                })
-                .collect(),
-            None => Vec::new(),
-        },
+        projection: (0..directions)
+            .filter_map(|d| weights.projection_matrix(&dims, d, true))
+            .map(|projection| PackedRhs::pack(projection, hidden, uses))
+            .collect(),
     };
     let mut grad_hidden0 = vec![E::zero(); directions * batch * hidden_out];
     let mut grad_cell0 = vec![E::zero(); directions * batch * hidden];
@@ -821,11 +858,11 @@ pub(crate) fn backward<E: Elem>(
     let gate_grads = |d: usize| &gates[d * rows * width..(d + 1) * rows * width];
     if wanted.recurrent {
         // dW_h[d] = Σ_steps h_inᵀ · dz
-        let mut recurrent = vec![E::zero(); directions * hidden_out * width];
+        let mut recurrent = vec![E::zero(); hidden_out * directions * width];
         for d in 0..directions {
             matmul(
-                &mut recurrent[d * hidden_out * width..],
-                width,
+                &mut recurrent[d * width..],
+                directions * width,
                 false,
                 &saved.hidden_in[d * rows * hidden_out..],
                 (1, hidden_out),
@@ -859,8 +896,7 @@ pub(crate) fn backward<E: Elem>(
         // dx = Σ_d dz[d] · W_x[:, d]ᵀ
         let mut input = vec![E::zero(); rows * features];
         for d in 0..directions {
-            let weights = (1, directions * width);
-            PackedRhs::pack(&saved.weights.input[d * width..], weights, width, features, steps)
+            PackedRhs::pack(saved.weights.input_matrix(&dims, d, true), features, steps)
                 .multiply_rows_parallel(&mut input, features, d > 0, gate_grads(d), width, rows);
         }
         gradients.input = Some(saved.schedule.to_call_layout(input, &dims, features));
@@ -886,7 +922,7 @@ struct BackwardBuffers<'a, E> {
 struct BackwardUnit<'a, E> {
     dims: LayerDims,
     saved: &'a Saved<E>,
-    packed: &'a PackedWeights<'a, E>,
+    packed: &'a PackedWeights<E>,
     grad_output: Option<&'a [E]>,
     grad_hidden: Option<&'a [E]>,
     grad_cell: Option<&'a [E]>,

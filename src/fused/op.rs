@@ -29,6 +29,8 @@ pub struct LayerCall {
     pub recurrent_mask: bool,
     /// Whether `input` and the output are `[N, T, ·]` (else `[T, N, ·]`).
     pub batch_first: bool,
+    /// `D`: 1, or 2 for a bidirectional layer.
+    pub directions: usize,
 }
 
 /// The primitives of a layer call, borrowed.
@@ -44,27 +46,85 @@ pub(crate) struct LayerPrimitives<'a, B: Backend> {
 }
 
 impl<B: Backend> LayerPrimitives<'_, B> {
-    fn dims(&self, batch_first: bool) -> LayerDims {
+    fn dims(&self, call: &LayerCall) -> LayerDims {
         let input = self.input.shape();
-        let recurrent = self.recurrent_weights.shape();
-        let (steps, batch) = match batch_first {
+        let (steps, batch) = match call.batch_first {
             true => (input[1], input[0]),
             false => (input[0], input[1]),
         };
         LayerDims {
-            batch_first,
+            batch_first: call.batch_first,
             steps,
             batch,
             features: input[2],
-            hidden: recurrent[2] / 4,
-            hidden_out: recurrent[1],
-            directions: recurrent[0],
+            hidden: self.input_weights.shape()[1] / (4 * call.directions),
+            hidden_out: self.recurrent_weights.shape()[0],
+            directions: call.directions,
         }
     }
 }
 
 /// The layer's results as backend tensors: output, final hidden state, final cell state.
 pub(crate) type LayerResults<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// A layer call's operands on the host.
+struct HostCall<E> {
+    dims: LayerDims,
+    weights: LayerWeights<E>,
+    inputs: LayerInputs<E>,
+}
+
+fn host_call<B: HostTensors, E: Elem>(tensors: &LayerPrimitives<'_, B>, call: &LayerCall) -> HostCall<E> {
+    let host = |tensor: &FloatTensor<B>| B::host_values::<E>(tensor);
+    let shared = |tensor: &FloatTensor<B>| std::sync::Arc::new(host(tensor));
+    HostCall {
+        dims: tensors.dims(call),
+        weights: LayerWeights {
+            input: shared(tensors.input_weights),
+            bias: tensors.bias.map(shared),
+            recurrent: shared(tensors.recurrent_weights),
+            projection: tensors.projection.map(shared),
+        },
+        inputs: LayerInputs {
+            input: host(tensors.input),
+            hidden: host(tensors.hidden),
+            cell: host(tensors.cell),
+            recurrent_mask: tensors.recurrent_mask.map(host),
+            lengths: call.lengths.as_ref().map(|lengths| lengths.to_vec()),
+        },
+    }
+}
+
+/// Runs a layer call on the host; with `train`, also returns what its backward needs
+/// (`keep_input`: the input too, for the input weights' gradient).
+fn run_host_call<B: Backend, E: Elem>(
+    call: HostCall<E>,
+    device: &B::Device,
+    train: bool,
+    keep_input: bool,
+) -> (LayerResults<B>, Option<Saved<E>>) {
+    super::LAYER_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dims = call.dims;
+    let (outputs, saved) = layer::forward(dims, call.weights, call.inputs, train, keep_input);
+    let LayerDims {
+        steps,
+        batch,
+        hidden,
+        hidden_out,
+        directions,
+        ..
+    } = dims;
+    let sequence = match dims.batch_first {
+        true => [batch, steps, directions * hidden_out],
+        false => [steps, batch, directions * hidden_out],
+    };
+    let results = (
+        from_host::<B, E>(outputs.output, &sequence, device),
+        from_host::<B, E>(outputs.hidden, &[directions, batch, hidden_out], device),
+        from_host::<B, E>(outputs.cell, &[directions, batch, hidden], device),
+    );
+    (results, saved)
+}
 
 /// Runs the layer on the host in `E`; with `train`, also returns what its backward needs
 /// (`keep_input`: the input too, for the input weights' gradient).
@@ -74,42 +134,8 @@ pub(crate) fn forward_on<B: HostTensors, E: Elem>(
     train: bool,
     keep_input: bool,
 ) -> (LayerResults<B>, Option<Saved<E>>) {
-    super::LAYER_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dims = tensors.dims(call.batch_first);
     let device = tensors.input.device();
-    let host = |tensor: &FloatTensor<B>| B::host_values::<E>(tensor);
-    let weights = LayerWeights {
-        input: host(tensors.input_weights),
-        bias: tensors.bias.map(host),
-        recurrent: host(tensors.recurrent_weights),
-        projection: tensors.projection.map(host),
-    };
-    let inputs = LayerInputs {
-        input: host(tensors.input),
-        hidden: host(tensors.hidden),
-        cell: host(tensors.cell),
-        recurrent_mask: tensors.recurrent_mask.map(host),
-        lengths: call.lengths.as_ref().map(|lengths| lengths.to_vec()),
-    };
-    let (outputs, saved) = layer::forward(dims, weights, inputs, train, keep_input);
-    let LayerDims {
-        steps,
-        batch,
-        hidden,
-        hidden_out,
-        directions,
-        ..
-    } = dims;
-    let sequence = match call.batch_first {
-        true => [batch, steps, directions * hidden_out],
-        false => [steps, batch, directions * hidden_out],
-    };
-    let results = (
-        from_host::<B, E>(outputs.output, &sequence, &device),
-        from_host::<B, E>(outputs.hidden, &[directions, batch, hidden_out], &device),
-        from_host::<B, E>(outputs.cell, &[directions, batch, hidden], &device),
-    );
-    (results, saved)
+    run_host_call::<B, E>(host_call(&tensors, call), &device, train, keep_input)
 }
 
 /// The fused LSTM layer as a burn backend operation: every step of every direction of one
@@ -120,7 +146,7 @@ pub trait LstmLayerBackend: Backend {
     ///
     /// - `input`: `[T, N, F]`, or `[N, T, F]` with `call.batch_first`
     /// - `input_weights`: `[F, D·4H]`; `bias`: `[D·4H]` (both biases of every gate, summed)
-    /// - `recurrent_weights`: `[D, Hout, 4H]`; `projection`: `[D, H, Hout]` for an LSTMP
+    /// - `recurrent_weights`: `[Hout, D·4H]`; `projection`: `[D, H, Hout]` for an LSTMP
     ///   (gate columns in the order input, forget, output, cell candidate)
     /// - `hidden`: `[D, N, Hout]`, `cell`: `[D, N, H]`, the initial state
     /// - `recurrent_mask`: `[D, N, Hout]`, multiplies the previous hidden state where it
@@ -144,7 +170,9 @@ pub trait LstmLayerBackend: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// [`LstmLayerBackend::lstm_layer`] on a CPU backend, without autodiff.
+/// [`LstmLayerBackend::lstm_layer`] on a CPU backend, without autodiff: the operands are
+/// read (lent where the backend can), then let go, so that the call's own copies of the
+/// weights (joined by the caller, packed here) are not all held at once.
 #[allow(clippy::too_many_arguments)]
 fn inference<B: HostTensors>(
     input: FloatTensor<B>,
@@ -157,19 +185,38 @@ fn inference<B: HostTensors>(
     recurrent_mask: FloatTensor<B>,
     call: LayerCall,
 ) -> LayerResults<B> {
-    let tensors = LayerPrimitives {
-        input: &input,
-        input_weights: &input_weights,
-        bias: call.bias.then_some(&bias),
-        recurrent_weights: &recurrent_weights,
-        projection: call.projection.then_some(&projection),
-        hidden: &hidden,
-        cell: &cell,
-        recurrent_mask: call.recurrent_mask.then_some(&recurrent_mask),
-    };
-    match input.dtype() {
-        DType::F64 => forward_on::<B, f64>(tensors, &call, false, false).0,
-        _ => forward_on::<B, f32>(tensors, &call, false, false).0,
+    fn run<B: HostTensors, E: Elem>(primitives: [FloatTensor<B>; 8], call: &LayerCall) -> LayerResults<B> {
+        let [input, input_weights, bias, recurrent_weights, projection, hidden, cell, mask] =
+            &primitives;
+        let tensors = LayerPrimitives {
+            input,
+            input_weights,
+            bias: call.bias.then_some(bias),
+            recurrent_weights,
+            projection: call.projection.then_some(projection),
+            hidden,
+            cell,
+            recurrent_mask: call.recurrent_mask.then_some(mask),
+        };
+        let host = host_call::<B, E>(&tensors, call);
+        let device = input.device();
+        drop(primitives);
+        run_host_call::<B, E>(host, &device, false, false).0
+    }
+    let dtype = input.dtype();
+    let primitives = [
+        input,
+        input_weights,
+        bias,
+        recurrent_weights,
+        projection,
+        hidden,
+        cell,
+        recurrent_mask,
+    ];
+    match dtype {
+        DType::F64 => run::<B, f64>(primitives, &call),
+        _ => run::<B, f32>(primitives, &call),
     }
 }
 
@@ -217,8 +264,8 @@ pub(crate) struct LayerTensors {
     pub input_weights: Tensor<2>,
     /// `[D·4H]`
     pub bias: Option<Tensor<1>>,
-    /// `[D, Hout, 4H]`
-    pub recurrent_weights: Tensor<3>,
+    /// `[Hout, D·4H]`
+    pub recurrent_weights: Tensor<2>,
     /// `[D, H, Hout]`
     pub projection: Option<Tensor<3>>,
     /// `[D, N, Hout]`
@@ -238,6 +285,7 @@ pub(crate) fn lstm_layer(
 ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
     let call = LayerCall {
         batch_first,
+        directions: tensors.hidden.dims()[0],
         lengths: lengths.map(|lengths| Arc::new(lengths.to_vec())),
         bias: tensors.bias.is_some(),
         projection: tensors.projection.is_some(),

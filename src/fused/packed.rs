@@ -11,19 +11,33 @@
 
 use rayon::prelude::*;
 
+use std::sync::Arc;
+
 use super::fastmath::{SimdLevel, simd_level};
-use super::host::{Elem, matmul};
+use super::host::{Elem, HostValues, matmul};
+
+/// A matrix inside shared host values: the rows `rows` of `values[offset..]`, read through
+/// `(row, column)` strides.
+#[derive(Clone, Debug)]
+pub(crate) struct MatrixRef<E> {
+    pub values: Arc<HostValues<E>>,
+    pub offset: usize,
+    pub strides: (usize, usize),
+    pub rows: usize,
+}
+
+
 
 /// A right-hand side `[k, n]`, packed for [`PackedRhs::multiply`].
 #[derive(Debug)]
-pub(crate) struct PackedRhs<'a, E> {
+pub(crate) struct PackedRhs<E> {
     k: usize,
     n: usize,
     layout: Layout,
     /// The tile layouts' `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros).
     data: Vec<E>,
-    /// [`Layout::Plain`]: the stacked matrices as given (values, strides, rows).
-    parts: Vec<(&'a [E], (usize, usize), usize)>,
+    /// [`Layout::Plain`]: the stacked matrices as given.
+    parts: Vec<MatrixRef<E>>,
 }
 
 /// How a [`PackedRhs`] is stored, which decides the kernel that reads it.
@@ -63,28 +77,18 @@ impl Layout {
 /// memory traffic).
 const MIN_USES_TO_PACK: usize = 3;
 
-impl<'a, E: Elem> PackedRhs<'a, E> {
-    /// Packs `rhs` (`[k, n]` read through `(row, column)` strides) for `uses` products.
-    pub(crate) fn pack(
-        rhs: &'a [E],
-        strides: (usize, usize),
-        k: usize,
-        n: usize,
-        uses: usize,
-    ) -> Self {
-        Self::pack_stacked(&[(rhs, strides, k)], n, uses)
+impl<E: Elem> PackedRhs<E> {
+    /// Packs `rhs` (`[k, n]`, `k = rhs.rows`) for `uses` products.
+    pub(crate) fn pack(rhs: MatrixRef<E>, n: usize, uses: usize) -> Self {
+        Self::pack_stacked(vec![rhs], n, uses)
     }
 
-    /// Packs matrices of `n` columns stacked one above the other, each given as its values,
-    /// `(row, column)` strides and rows: the right-hand side of a product whose left-hand
-    /// side comes in as many parts (see [`PackedRhs::multiply_parts`]). With fewer than a few
-    /// `uses`, or no tile kernel for this CPU, the matrices are kept as they are.
-    pub(crate) fn pack_stacked(
-        parts: &[(&'a [E], (usize, usize), usize)],
-        n: usize,
-        uses: usize,
-    ) -> Self {
-        let k: usize = parts.iter().map(|&(_, _, rows)| rows).sum();
+    /// Packs matrices of `n` columns stacked one above the other: the right-hand side of a
+    /// product whose left-hand side comes in as many parts (see
+    /// [`PackedRhs::multiply_parts`]). With fewer than a few `uses`, or no tile kernel for
+    /// this CPU, the matrices are kept as they are.
+    pub(crate) fn pack_stacked(parts: Vec<MatrixRef<E>>, n: usize, uses: usize) -> Self {
+        let k: usize = parts.iter().map(|part| part.rows).sum();
         let layout = match uses >= MIN_USES_TO_PACK {
             true => Layout::for_cpu::<E>(),
             false => Layout::Plain,
@@ -96,21 +100,24 @@ impl<'a, E: Elem> PackedRhs<'a, E> {
                 n,
                 layout: Layout::Plain,
                 data: Vec::new(),
-                parts: parts.to_vec(),
+                parts,
             };
         }
-        // Element (kk, j) of the stacked matrix, by rows.
-        let rows = parts.iter().flat_map(|&(values, (row, col), rows)| {
-            (0..rows).map(move |kk| move |j: usize| values[kk * row + j * col])
-        });
         let panels = n.div_ceil(width);
         let mut data = vec![E::zero(); panels * k * width];
-        for (kk, element) in rows.enumerate() {
-            for p in 0..panels {
-                let panel = &mut data[(p * k + kk) * width..];
-                for j in 0..width.min(n - p * width) {
-                    panel[j] = element(p * width + j);
+        let mut kk = 0;
+        for part in &parts {
+            // Borrowed once: a lent tensor's slice is checked on every borrow.
+            let values: &[E] = &part.values[part.offset..];
+            let (row_stride, col_stride) = part.strides;
+            for row in 0..part.rows {
+                for p in 0..panels {
+                    let panel = &mut data[(p * k + kk) * width..];
+                    for (j, value) in panel.iter_mut().enumerate().take(width.min(n - p * width)) {
+                        *value = values[row * row_stride + (p * width + j) * col_stride];
+                    }
                 }
+                kk += 1;
             }
         }
         Self {
@@ -169,15 +176,15 @@ impl<'a, E: Elem> PackedRhs<'a, E> {
             );
         }
         if self.layout == Layout::Plain {
-            for (index, (part, &(rhs, strides, _))) in parts.iter().zip(&self.parts).enumerate() {
+            for (index, (part, rhs)) in parts.iter().zip(&self.parts).enumerate() {
                 matmul(
                     dst,
                     dst_row,
                     accumulate || index > 0,
                     part.values,
                     (part.row, part.col),
-                    rhs,
-                    strides,
+                    &rhs.values[rhs.offset..],
+                    rhs.strides,
                     (m, self.n, part.k),
                     false,
                 );
@@ -290,7 +297,7 @@ struct Segment<E> {
 
 /// One product's operands as raw parts, for the tile drivers.
 struct Product<'a, E> {
-    rhs: &'a PackedRhs<'a, E>,
+    rhs: &'a PackedRhs<E>,
     dst: *mut E,
     dst_row: usize,
     accumulate: bool,
@@ -471,7 +478,9 @@ mod tests {
                     }
                 }
             }
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
+            let shared = Arc::new(HostValues::from(rhs.clone()));
+            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![1.0f32; m * n];
             packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
             assert_eq!(dst, expected, "{m}×{k}·{k}×{n}");
@@ -487,12 +496,17 @@ mod tests {
             // The left-hand side in two parts, against the right-hand side in two stacked
             // parts (the second transposed, read through strides).
             let split = k / 2;
-            let (top, bottom) = rhs.split_at(split * n);
             let bottom_t: Vec<f32> = (0..(k - split) * n)
-                .map(|i| bottom[(i % (k - split)) * n + i / (k - split)])
+                .map(|i| rhs[split * n + (i % (k - split)) * n + i / (k - split)])
                 .collect();
+            let bottom_t = MatrixRef {
+                values: Arc::new(HostValues::from(bottom_t)),
+                offset: 0,
+                strides: (1, k - split),
+                rows: k - split,
+            };
             let stacked =
-                PackedRhs::pack_stacked(&[(top, (n, 1), split), (&bottom_t, (1, k - split), k - split)], n, MIN_USES_TO_PACK);
+                PackedRhs::pack_stacked(vec![matrix(0, (n, 1), split), bottom_t], n, MIN_USES_TO_PACK);
             let parts = [
                 LhsPart { values: &lhs, row: k, col: 1, k: split },
                 LhsPart { values: &lhs[split..], row: k, col: 1, k: k - split },
@@ -512,7 +526,9 @@ mod scratch_timing {
         for (m, k, n) in [(1, 256, 1024), (2, 256, 1024), (8,256,1024), (20,256,1024), (32, 256, 1024), (64, 256, 1024), (32, 1024, 256), (10, 200, 800), (16, 50, 200), (6, 10, 40)] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
+            let shared = Arc::new(HostValues::from(rhs.clone()));
+            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
             let t = std::time::Instant::now();
@@ -526,7 +542,9 @@ mod scratch_timing {
         for (m, k, n) in [(32, 512, 1024), (32, 384, 1024)] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
+            let shared = Arc::new(HostValues::from(rhs.clone()));
+            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
             let t = std::time::Instant::now();
             rayon::scope(|s| for _ in 0..2 { s.spawn(|_| { let mut dst = vec![0.0f32; m * n]; for _ in 0..iters { packed.multiply(&mut dst, n, true, &lhs, (k, 1), m); } }); });
@@ -536,7 +554,9 @@ mod scratch_timing {
         for (m, k, n) in [(6400, 128, 1024), (6400, 256, 1024), (6400, 1024, 256)] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
-            let packed = PackedRhs::pack(&rhs, (n, 1), k, n, MIN_USES_TO_PACK);
+            let shared = Arc::new(HostValues::from(rhs.clone()));
+            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = 10;
             let t = std::time::Instant::now();
