@@ -24,7 +24,7 @@ use clap::Parser;
 /// Load a PyTorch `nn.LSTM` (state dict `.pt`/`.pth` or `.safetensors`) or a Keras LSTM layer
 /// (`.npz`/`.safetensors` with kernel, recurrent_kernel, bias) and run it.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The checkpoint.
     checkpoint: PathBuf,

@@ -29,9 +29,8 @@ use burn_lstm::models::{
     WindowTask, generate, score_stream,
 };
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::train::files::{
-    load_config, load_module, save_config, set_aside_previous_run, write_atomic,
-};
+use burn_lstm::files::{load_module, write_atomic};
+use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
 use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};
 use clap::{Parser, ValueEnum};
@@ -56,7 +55,7 @@ enum TokenizerChoice {
 
 /// Train an LSTM language model, evaluate its perplexity, or generate text with it.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The training recipe.
     #[arg(long, value_enum, default_value = "small")]
@@ -162,6 +161,10 @@ struct LmConfig {
     windows: bool,
     /// Optimise the loss summed over the unrolled steps (Zaremba et al.).
     sum_over_steps: bool,
+    /// The embedding holds pre-trained vectors (`--glove`) and does not train: a resumed run
+    /// keeps it frozen without being told again.
+    #[config(default = false)]
+    frozen_embedding: bool,
 }
 
 /// The three splits as token indices (lines of them for the window task).
@@ -256,13 +259,9 @@ fn run(args: Args) -> Result<()> {
     let model = init_seeded(config.training.seed, &train_device, |d| {
         config.model.try_init(d)
     })?;
-    let model = with_word_vectors(
-        model,
-        &config,
-        &corpus.vocab,
-        args.glove.as_deref(),
-        &train_device,
-    )?;
+    // A resumed run takes its vectors from its checkpoint.
+    let glove = args.glove.as_deref().filter(|_| !args.resume);
+    let model = with_word_vectors(model, &config, &corpus.vocab, glove, &train_device)?;
     println!("model: {} parameters", model.num_params());
     let trainer = Trainer::new(config.training.clone(), &artifacts, &train_device)
         .with_progress(args.run.progress.mode());
@@ -458,7 +457,8 @@ fn build_config(args: &Args) -> Result<LmConfig> {
         args.unroll.unwrap_or(unroll),
         preset == Preset::Keras,
         preset != Preset::Keras,
-    ))
+    )
+    .with_frozen_embedding(args.glove.is_some()))
 }
 
 /// Reads and tokenizes the three splits; builds the vocabulary from the training split (or
@@ -557,7 +557,8 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
     })
 }
 
-/// The model with pre-trained, frozen embeddings, if asked.
+/// The model with pre-trained embeddings, if asked (`glove`: read from that file; a resumed
+/// run has them in its checkpoint), frozen if the run's configuration says so.
 fn with_word_vectors(
     mut model: LanguageModel,
     config: &LmConfig,
@@ -569,11 +570,14 @@ fn with_word_vectors(
         let (weight, found) =
             burn_lstm::data::read_word_vectors(path, vocab, config.model.embedding_size, device)?;
         println!(
-            "pre-trained vectors for {found} of {} words from {}, frozen",
+            "pre-trained vectors for {found} of {} words from {}",
             vocab.len(),
             path.display()
         );
         model.embedding.weight = burn::module::Param::from_tensor(weight);
+    }
+    if config.frozen_embedding {
+        println!("the embedding is frozen (pre-trained vectors)");
         model.embedding = model.embedding.no_grad();
     }
     Ok(model)

@@ -26,7 +26,8 @@ use burn_lstm::data::{
 };
 use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::train::files::{load_config, load_module, save_config, set_aside_previous_run};
+use burn_lstm::files::load_module;
+use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
 use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};
 use clap::{Parser, ValueEnum};
@@ -50,7 +51,7 @@ enum InitChoice {
 
 /// Train an LSTM to predict the next value of a sine wave (or of your own series).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Which source recipe to follow.
     #[arg(long, value_enum, default_value = "keras")]
@@ -97,8 +98,8 @@ struct Args {
     /// Do not train: load the artifacts and predict.
     #[arg(long)]
     predict: bool,
-    /// Also forecast this many steps past the data, feeding predictions back.
-    #[arg(long, value_name = "N")]
+    /// Also forecast this many steps past the data, feeding predictions back (at least 1).
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     horizon: Option<usize>,
     #[command(flatten)]
     run: common::RunOptions,
@@ -135,6 +136,15 @@ struct SineData {
 
 fn main() -> ExitCode {
     common::exit_with(run(Args::parse()))
+}
+
+/// A count of at least one (a forecast of no steps would be an empty plot).
+fn at_least_one(value: &str) -> std::result::Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(count) => Ok(count),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 fn run(args: Args) -> Result<()> {

@@ -1,6 +1,6 @@
 //! One LSTM step: the four gates and the state update.
 
-use burn::module::Param;
+use burn::module::{Content, DisplaySettings, ModuleDisplay, Param};
 use burn::prelude::*;
 
 use crate::error::{LstmError, Result};
@@ -35,9 +35,12 @@ pub struct LstmCellConfig {
 /// c' = f ⊙ c + i ⊙ g               h' = (o ⊙ tanh c') [W_hr]
 /// ```
 ///
-/// The gates are separate [`Gate`] modules; a forward call joins their weights once and
-/// computes all four gates with one product.
+/// The gates are separate [`Gate`] modules; a forward call joins their weights and computes
+/// all four gates with one product. Joining copies the weights on every call, which matters
+/// when the cell is called once per token or step with the same weights: [`LstmCell::prepared`]
+/// joins them once for many calls.
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct LstmCell {
     /// `i`: how much new content is written into the cell.
     pub input_gate: Gate,
@@ -170,6 +173,39 @@ impl LstmCell {
         input: Tensor<2>,
         state: Option<LstmState<2>>,
     ) -> Result<LstmState<2>> {
+        self.step(&JoinedWeights::join(&[self], true), input, state)
+    }
+
+    /// The gate weights joined once, for many steps with the same weights (generation, a
+    /// decoder loop): [`PreparedCell::forward`] computes what [`LstmCell::forward`] computes
+    /// without joining them again.
+    ///
+    /// ```
+    /// use burn::prelude::*;
+    /// use burn_lstm::LstmCellConfig;
+    ///
+    /// let device = Device::flex();
+    /// let cell = LstmCellConfig::new(3, 5).init(&device);
+    /// let prepared = cell.prepared();
+    /// let mut state = None;
+    /// for _ in 0..4 {
+    ///     state = Some(prepared.forward(Tensor::<2>::ones([2, 3], &device), state));
+    /// }
+    /// assert_eq!(state.unwrap().hidden.dims(), [2, 5]);
+    /// ```
+    pub fn prepared(&self) -> PreparedCell<'_> {
+        PreparedCell {
+            cell: self,
+            weights: JoinedWeights::join(&[self], true),
+        }
+    }
+
+    fn step(
+        &self,
+        weights: &JoinedWeights,
+        input: Tensor<2>,
+        state: Option<LstmState<2>>,
+    ) -> Result<LstmState<2>> {
         let [batch, features] = input.dims();
         if features != self.input_size {
             return Err(LstmError::shape(
@@ -187,13 +223,12 @@ impl LstmCell {
             }
             None => {
                 let options = (&input.device(), input.dtype());
-                LstmState::new(
+                LstmState::from_hidden_cell(
                     Tensor::zeros([batch, hidden_out], options.clone()),
                     Tensor::zeros([batch, hidden], options),
                 )
             }
         };
-        let weights = JoinedWeights::join(&[self], true);
         let gate_inputs = weights.project_inputs(input.unsqueeze_dim::<3>(0));
         let (hidden_state, cell_state) = weights.step(
             gate_inputs.squeeze_dim(0),
@@ -201,10 +236,57 @@ impl LstmCell {
             state.cell.unsqueeze_dim(0),
             None,
         );
-        Ok(LstmState::new(
+        Ok(LstmState::from_hidden_cell(
             hidden_state.squeeze_dim(0),
             cell_state.squeeze_dim(0),
         ))
+    }
+}
+
+/// An [`LstmCell`] with its gate weights joined once (see [`LstmCell::prepared`]). It borrows
+/// the cell, so the weights cannot change while it lives.
+pub struct PreparedCell<'a> {
+    cell: &'a LstmCell,
+    weights: JoinedWeights,
+}
+
+impl PreparedCell<'_> {
+    /// [`LstmCell::forward`] with the joined weights.
+    ///
+    /// # Panics
+    /// As [`LstmCell::forward`]; [`PreparedCell::try_forward`] returns the error instead.
+    pub fn forward(&self, input: Tensor<2>, state: Option<LstmState<2>>) -> LstmState<2> {
+        self.try_forward(input, state)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// [`LstmCell::try_forward`] with the joined weights.
+    pub fn try_forward(
+        &self,
+        input: Tensor<2>,
+        state: Option<LstmState<2>>,
+    ) -> Result<LstmState<2>> {
+        self.cell.step(&self.weights, input, state)
+    }
+}
+
+impl ModuleDisplay for LstmCell {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let mut content = content
+            .add("input_size", &self.input_size)
+            .add("hidden_size", &self.hidden_size);
+        if self.projection.is_some() {
+            content = content.add("proj_size", &self.output_size());
+        }
+        content
+            .add("bias", &self.input_gate.input_bias.is_some())
+            .optional()
     }
 }
 

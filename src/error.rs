@@ -45,6 +45,17 @@ pub enum LstmError {
         /// The shape that was found.
         actual: Vec<usize>,
     },
+    /// A named parameter did not have the layout its format prescribes (a matrix whose
+    /// sizes are a multiple of the gates, say), so no single expected shape can be named.
+    #[error("parameter `{name}`: expected {expected}, got shape {actual:?}")]
+    ParameterLayout {
+        /// Parameter name.
+        name: String,
+        /// The layout the format needs, written for a person (e.g. `a [4·hidden, input] matrix`).
+        expected: String,
+        /// The shape that was found.
+        actual: Vec<usize>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -47,7 +47,16 @@ pub fn read_tensors(path: &Path) -> Result<NamedTensors> {
             .get_all_tensors()
             .map_err(|err| read_error(err.to_string()))?
             .clone(),
+        #[cfg(feature = "npz")]
         "npz" => return read_npz(path),
+        #[cfg(not(feature = "npz"))]
+        "npz" => {
+            return Err(read_error(
+                "reading `.npz` archives needs burn-lstm's `npz` feature (or export the arrays \
+                 as .safetensors)"
+                    .into(),
+            ));
+        }
         other => {
             return Err(read_error(format!(
                 "unknown checkpoint type `.{other}` (expected .pt, .pth, .safetensors or .npz)"
@@ -87,10 +96,10 @@ pub fn pytorch_lstm_config(tensors: &NamedTensors) -> Result<LstmConfig> {
             .ok_or_else(|| LstmError::MissingParameter(name.to_string()))
     };
     let input_weights = shape("weight_ih_l0")?;
-    if input_weights.len() != 2 || input_weights[0] % 4 != 0 {
-        return Err(LstmError::ParameterShape {
+    if input_weights.len() != 2 || input_weights[0] % 4 != 0 || input_weights[0] == 0 {
+        return Err(LstmError::ParameterLayout {
             name: "weight_ih_l0".into(),
-            expected: vec![4, 0],
+            expected: "a [4·hidden, input] matrix (PyTorch's four gates stacked)".into(),
             actual: input_weights,
         });
     }
@@ -166,10 +175,10 @@ pub fn load_keras_lstm(path: &Path, device: &Device) -> Result<Lstm> {
     let kernel = take("kernel")?;
     let recurrent = take("recurrent_kernel")?;
     let bias = take("bias").ok();
-    if kernel.shape().len() != 2 || kernel.shape()[1] % 4 != 0 {
-        return Err(LstmError::ParameterShape {
+    if kernel.shape().len() != 2 || kernel.shape()[1] % 4 != 0 || kernel.shape()[1] == 0 {
+        return Err(LstmError::ParameterLayout {
             name: "kernel".into(),
-            expected: vec![0, 4],
+            expected: "an [input, 4·units] matrix (Keras's four gates side by side)".into(),
             actual: kernel.shape().to_vec(),
         });
     }
@@ -222,11 +231,12 @@ impl Lstm {
             .collect::<Result<_>>()?;
         let bytes = safetensors::tensor::serialize(views, None)
             .map_err(|err| LstmError::format(path, err.to_string()))?;
-        crate::train::files::write_atomic(path, &bytes)
+        crate::files::write_atomic(path, &bytes)
     }
 }
 
 /// Reads the float arrays of a NumPy `.npz` archive.
+#[cfg(feature = "npz")]
 fn read_npz(path: &Path) -> Result<NamedTensors> {
     let file = std::fs::File::open(path).map_err(|err| LstmError::io(path, err))?;
     let mut archive = ndarray_npy::NpzReader::new(file)

@@ -36,23 +36,34 @@
 //! assert_eq!(prediction.dims(), [8, 1]);
 //! ```
 
+// The layers.
 pub mod backend;
 mod cell;
-pub mod data;
 mod error;
+pub mod files;
 mod fused;
 mod gate;
 mod init;
 pub mod interop;
 mod lstm;
-pub mod models;
-pub mod plot;
 pub mod pytorch;
 mod recurrence;
 mod state;
-pub mod train;
 
-pub use cell::{LstmCell, LstmCellConfig};
+// The programs' parts (feature `programs`): data, ready models, the training loop, plots.
+#[cfg(feature = "programs")]
+pub mod data;
+#[cfg(feature = "programs")]
+pub mod models;
+#[cfg(feature = "programs")]
+pub mod plot;
+#[cfg(feature = "programs")]
+pub mod train;
+// The ready models under burn-train (feature `learner`).
+#[cfg(feature = "learner")]
+pub mod learner;
+
+pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
 #[doc(hidden)]
 pub use fused::fused_layer_calls;

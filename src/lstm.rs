@@ -1,5 +1,6 @@
 //! The stacked, sequence-level LSTM and its bidirectional form.
 
+use burn::module::{Content, DisplaySettings, ModuleDisplay};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 
@@ -95,6 +96,7 @@ impl LstmLayer {
 /// assert_eq!(state.hidden.dims(), [2, 4, 8]); // [layers * directions, batch, hidden]
 /// ```
 #[derive(Module, Debug)]
+#[module(custom_display)]
 pub struct Lstm {
     /// The stacked layers, first (reading the input) to last.
     pub layers: Vec<LstmLayer>,
@@ -124,6 +126,14 @@ impl LstmConfig {
                     "{name} must be in [0, 1), got {value}"
                 )));
             }
+        }
+        // PyTorch warns of the same: the dropout acts between layers, so one layer has none.
+        if self.num_layers == 1 && self.dropout > 0.0 {
+            return Err(LstmError::Config(format!(
+                "dropout ({}) acts between stacked layers and a one-layer LSTM has none: use \
+                 num_layers ≥ 2, or dropout 0 (recurrent_dropout acts inside a layer)",
+                self.dropout
+            )));
         }
         let directions = if self.bidirectional { 2 } else { 1 };
         let hidden_out = if self.proj_size > 0 {
@@ -168,7 +178,62 @@ impl LstmConfig {
     }
 }
 
+impl ModuleDisplay for Lstm {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let cell = &self.layers[0].forward_cell;
+        let mut content = content
+            .add("input_size", &self.input_size())
+            .add("hidden_size", &self.hidden_size())
+            .add("num_layers", &self.num_layers())
+            .add("bidirectional", &(self.num_directions() == 2));
+        if cell.projection.is_some() {
+            content = content.add("proj_size", &self.hidden_out());
+        }
+        content
+            .add("bias", &cell.input_gate.input_bias.is_some())
+            .add("dropout", &self.dropout.prob)
+            .add("recurrent_dropout", &self.recurrent_dropout.prob)
+            .add("batch_first", &self.batch_first)
+            .add_debug_attribute("recurrence", &self.recurrence)
+            .optional()
+    }
+}
+
 impl Lstm {
+    /// The rows of `state` that belong to layer `layer` (from 0): hidden
+    /// `[directions, batch, hidden_out]`, cell `[directions, batch, hidden]`.
+    ///
+    /// # Panics
+    /// If `layer` is not a layer of this LSTM.
+    pub fn layer_state(&self, state: &LstmState, layer: usize) -> LstmState {
+        assert!(
+            layer < self.num_layers(),
+            "layer {layer} of an LSTM of {} layers",
+            self.num_layers()
+        );
+        let rows = layer * self.num_directions()..(layer + 1) * self.num_directions();
+        LstmState {
+            hidden: state.hidden.clone().slice(s![rows.clone()]),
+            cell: state.cell.clone().slice(s![rows]),
+        }
+    }
+
+    /// The last layer's final hidden state, its directions side by side: `[batch,
+    /// directions · hidden_out]` (forward first). For a bidirectional LSTM the forward half is
+    /// its state after the last step and the reverse half after the first: what a read-out of a
+    /// whole sequence usually takes.
+    pub fn final_output(&self, state: &LstmState) -> Tensor<2> {
+        let last = self.layer_state(state, self.num_layers() - 1).hidden;
+        let [directions, batch, hidden_out] = last.dims();
+        last.swap_dims(0, 1).reshape([batch, directions * hidden_out])
+    }
+
     /// The same LSTM, computing its layers the given way (see [`Recurrence`]).
     pub fn with_recurrence(mut self, recurrence: Recurrence) -> Self {
         self.recurrence = recurrence;
@@ -416,7 +481,7 @@ impl Lstm {
         let output = if swap { sequence.swap_dims(0, 1) } else { sequence };
         Ok((
             output,
-            LstmState::new(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
+            LstmState::from_hidden_cell(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
         ))
     }
 }

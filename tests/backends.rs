@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn_lstm::backend::BackendChoice;
 use burn_lstm::data::keras_sine_windows;
 use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
-use burn_lstm::train::files::{load_module, save_module};
+use burn_lstm::files::{load_module, save_module};
 use burn_lstm::train::{LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig};
 
 fn first_epoch_loss(

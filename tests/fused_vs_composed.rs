@@ -143,7 +143,7 @@ fn lstm_run(
     let (hidden, cell) = (leaf(&data.hidden), leaf(&data.cell));
     let state = case
         .initial_state
-        .then(|| LstmState::new(hidden.clone(), cell.clone()));
+        .then(|| LstmState::from_hidden_cell(hidden.clone(), cell.clone()));
     // The same seed before each path: the dropout masks are drawn alike.
     device.seed(11);
     let (out, state): (Tensor<3>, LstmState) = match &case.lengths {
@@ -281,7 +281,7 @@ fn lm_run(
     recurrence: Recurrence,
 ) -> Vec<(String, TensorData)> {
     let device = device.clone().autodiff();
-    let mut model = burn_lstm::train::files::load_module(config.init(&device), record).unwrap();
+    let mut model = burn_lstm::files::load_module(config.init(&device), record).unwrap();
     model.lstm = model.lstm.with_recurrence(recurrence);
     let tokens_tensor: Tensor<2, Int> = Tensor::from_data(
         TensorData::new(
@@ -329,7 +329,7 @@ fn fused_output_loss_matches_the_composed_one() {
             .with_num_layers(2)
             .with_tie_weights(tie);
         let record = dir.path().join(format!("lm-{tie}.bpk"));
-        burn_lstm::train::files::save_module(&config.init(&device), &record).unwrap();
+        burn_lstm::files::save_module(&config.init(&device), &record).unwrap();
         let tokens: Vec<usize> = (0..40).map(|i| (i * 7 + 3) % 50).collect();
         let targets: Vec<usize> = (0..40).map(|i| (i * 11 + 5) % 50).collect();
         let composed = lm_run(&config, &device, &record, &tokens, &targets, Recurrence::Composed);

@@ -90,7 +90,7 @@ fn loss(
         }
     };
     let (input, h0, c0) = (leaf(&point.input), leaf(&point.h0), leaf(&point.c0));
-    let state = Some(LstmState::new(h0.clone(), c0.clone()));
+    let state = Some(LstmState::from_hidden_cell(h0.clone(), c0.clone()));
     let (output, last) = match &case.lengths {
         Some(lengths) => lstm.forward_padded(input.clone(), lengths, state),
         None => lstm.forward(input.clone(), state),

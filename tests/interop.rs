@@ -132,6 +132,7 @@ fn a_nested_lstm_loads_by_its_key_prefix() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "npz"), ignore = "reading .npz needs the `npz` feature")]
 fn a_keras_layer_computes_what_keras_computed() {
     let expected = expected();
     let device = Device::flex();
@@ -221,5 +222,46 @@ fn missing_extra_and_misshapen_keys_are_named() {
             && message.contains("[16, 4]")
             && message.contains("[16, 3]"),
         "{message}"
+    );
+
+    // A first weight that is not four gates high: the layout is named, not a made-up shape.
+    let mut params = lstm.pytorch_parameters();
+    params.insert("weight_ih_l0".into(), TensorData::zeros::<f32, _>([5, 3]));
+    let message = load_pytorch_lstm(&write(&params, "layout.safetensors"), "", &device)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "parameter `weight_ih_l0`: expected a [4·hidden, input] matrix (PyTorch's four gates \
+         stacked), got shape [5, 3]"
+    );
+
+    // A Keras kernel that is not four gates wide.
+    let path = dir.path().join("kernel.safetensors");
+    let kernel = TensorData::zeros::<f32, _>([3, 7]);
+    let view = safetensors::tensor::TensorView::new(
+        safetensors::Dtype::F32,
+        kernel.shape().to_vec(),
+        kernel.as_bytes(),
+    )
+    .unwrap();
+    let recurrent = TensorData::zeros::<f32, _>([2, 8]);
+    let recurrent_view = safetensors::tensor::TensorView::new(
+        safetensors::Dtype::F32,
+        recurrent.shape().to_vec(),
+        recurrent.as_bytes(),
+    )
+    .unwrap();
+    let bytes = safetensors::tensor::serialize(
+        vec![("kernel", view), ("recurrent_kernel", recurrent_view)],
+        None,
+    )
+    .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let message = load_keras_lstm(&path, &device).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "parameter `kernel`: expected an [input, 4·units] matrix (Keras's four gates side by \
+         side), got shape [3, 7]"
     );
 }

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::Int;
 use burn_lstm::data::{StreamBatches, Tokenizer, Vocabulary};
 use burn_lstm::models::{LanguageModelConfig, Sampling, StreamTask, generate, score_stream};
-use burn_lstm::train::files::{load_module, save_module};
+use burn_lstm::files::{load_module, save_module};
 use burn_lstm::train::{
     LrSchedule, OptimizerConfig, ProgressMode, TrainTask, Trainer, TrainingConfig,
 };
@@ -347,4 +347,81 @@ fn pre_trained_word_vectors_fill_their_rows() {
         message.contains("line 1: expected 2 numbers after `cat`, found 1"),
         "{message}"
     );
+}
+
+/// An evaluation that fails stops the training with its reason, instead of a silent default.
+#[test]
+fn a_failed_evaluation_is_an_error_not_a_default_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex().autodiff();
+    let (vocab, tokens) = tiny_corpus();
+    let model = LanguageModelConfig::new(vocab.len(), 8, 8).init(&device);
+    // Three held-out tokens cannot be read as ten streams.
+    let mut task = StreamTask::new(&tokens, Some(tokens[..3].to_vec()), 4, 8, false, &device)
+        .unwrap()
+        .with_evaluation(10, 50);
+    let training = TrainingConfig::new(2, OptimizerConfig::adam(), LrSchedule::constant(1e-2));
+    let result = Trainer::new(training, dir.path(), &device)
+        .with_progress(ProgressMode::Silent)
+        .fit(model, &mut task, false);
+    let message = match result {
+        Ok(_) => panic!("training went on past a failed evaluation"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        message.contains("evaluation after epoch 1 failed")
+            && message.contains("3 held-out tokens are too few"),
+        "{message}"
+    );
+}
+
+/// The embedding of a run given pre-trained vectors stays frozen when the run is resumed
+/// without `--glove`: the configuration remembers it.
+#[test]
+fn a_resumed_run_keeps_pre_trained_embeddings_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.txt");
+    fs::write(&corpus, "the cat sat on the mat .\n".repeat(30)).unwrap();
+    let vectors = dir.path().join("vectors.txt");
+    fs::write(
+        &vectors,
+        "the 0.1 0.2 0.3 0.4\ncat 0.5 0.6 0.7 0.8\nsat -0.1 -0.2 -0.3 -0.4\nmat 1 1 1 1\n",
+    )
+    .unwrap();
+    let artifacts = dir.path().join("run");
+    let common = [
+        "--text",
+        corpus.to_str().unwrap(),
+        "--tokenizer",
+        "word",
+        "--embedding",
+        "4",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "2",
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ];
+    let embedding = || {
+        let config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(artifacts.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["frozen_embedding"], true, "the config records it");
+        let model: LanguageModelConfig = serde_json::from_value(config["model"].clone()).unwrap();
+        let device = Device::flex();
+        let model = load_module(model.init(&device), &artifacts.join("model.bpk")).unwrap();
+        model.embedding.weight.val().into_data()
+    };
+    let first = run_lm(&[&common[..], &["--epochs", "1", "--glove", vectors.to_str().unwrap()]].concat());
+    assert!(first.status.success(), "{}", text(&first));
+    let after_one = embedding();
+    let resumed = run_lm(&[&common[..], &["--epochs", "2", "--resume"]].concat());
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout).contains("the embedding is frozen"),
+        "{}",
+        text(&resumed)
+    );
+    assert_eq!(embedding(), after_one, "the frozen embedding did not train");
 }

@@ -84,7 +84,7 @@ fn wrong_initial_state_shape_names_both_shapes() {
     let bad = Tensor::<3>::zeros([1, 2, 4], &device);
     let message = error_text(lstm.try_forward(
         random([2, 5, 3], &device),
-        Some(LstmState::new(bad, good())),
+        Some(LstmState::from_hidden_cell(bad, good())),
     ));
     assert!(
         message.contains("initial hidden state")
@@ -95,7 +95,7 @@ fn wrong_initial_state_shape_names_both_shapes() {
     let bad_cell = Tensor::<3>::zeros([2, 3, 4], &device);
     let message = error_text(lstm.try_forward(
         random([2, 5, 3], &device),
-        Some(LstmState::new(good(), bad_cell)),
+        Some(LstmState::from_hidden_cell(good(), bad_cell)),
     ));
     assert!(
         message.contains("initial cell state") && message.contains("[2, 3, 4]"),
@@ -138,6 +138,10 @@ fn invalid_configurations_are_refused() {
         (
             LstmConfig::new(3, 4).with_dropout(1.0),
             "dropout must be in [0, 1)",
+        ),
+        (
+            LstmConfig::new(3, 4).with_dropout(0.2),
+            "dropout (0.2) acts between stacked layers and a one-layer LSTM has none",
         ),
     ] {
         let message = error_text(config.try_init(&device));

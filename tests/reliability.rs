@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn_lstm::LstmError;
 use burn_lstm::data::{StreamBatches, keras_sine_windows, read_corpus};
 use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
-use burn_lstm::train::files::{load_module, save_module};
+use burn_lstm::files::{load_module, save_module};
 use burn_lstm::train::{
     BatchLoss, Checkpoints, Evaluation, LrSchedule, OptimizerConfig, ProgressMode, TrainTask,
     Trainer, TrainingConfig, read_metrics_csv,
@@ -145,7 +145,7 @@ impl TrainTask for Diverging {
         }
         loss
     }
-    fn evaluate(&mut self, model: &SequenceRegressor) -> Evaluation {
+    fn evaluate(&mut self, model: &SequenceRegressor) -> burn_lstm::Result<Evaluation> {
         self.inner.evaluate(model)
     }
 }

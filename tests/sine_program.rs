@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn_lstm::LstmInit;
 use burn_lstm::data::keras_sine_windows;
 use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
-use burn_lstm::train::files::{load_module, save_module};
+use burn_lstm::files::{load_module, save_module};
 use burn_lstm::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
 };
@@ -332,4 +332,74 @@ fn bad_input_leaves_an_earlier_run_untouched() {
         fs::read(dir.path().join("run.previous/model.bpk")).unwrap(),
         model
     );
+    // A third fresh run loses neither earlier one: the first stays in `.previous`, the
+    // second goes to `.previous.2`.
+    let second = fs::read(artifacts.join("model.bpk")).unwrap();
+    let third = run(
+        "sine",
+        &["--epochs", "1", "--hidden", "8", "--artifacts", art],
+    );
+    assert!(third.status.success(), "{}", text(&third));
+    assert!(
+        String::from_utf8_lossy(&third.stdout).contains("run.previous.2"),
+        "{}",
+        text(&third)
+    );
+    assert_eq!(
+        fs::read(dir.path().join("run.previous/model.bpk")).unwrap(),
+        model,
+        "the first run is kept"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("run.previous.2/model.bpk")).unwrap(),
+        second,
+        "the second run is kept"
+    );
+    assert!(artifacts.join("model.bpk").is_file());
+}
+
+/// `--predict --horizon 0` asks for a forecast of nothing: refused, nothing written.
+#[test]
+fn a_zero_horizon_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = dir.path().join("run");
+    let art = artifacts.to_str().unwrap();
+    let trained = run("sine", &["--epochs", "1", "--hidden", "8", "--artifacts", art]);
+    assert!(trained.status.success(), "{}", text(&trained));
+    let refused = run("sine", &["--predict", "--horizon", "0", "--artifacts", art]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("invalid value '0' for '--horizon <N>'"),
+        "{stderr}"
+    );
+    assert!(!artifacts.join("forecast.png").exists());
+}
+
+/// Each program's `--help` opens with what the program does, not with the crate's summary.
+#[test]
+fn help_opens_with_the_programs_own_description() {
+    for (program, first_line) in [
+        (
+            "sine",
+            "Train an LSTM to predict the next value of a sine wave (or of your own series)",
+        ),
+        (
+            "language_model",
+            "Train an LSTM language model, evaluate its perplexity, or generate text with it",
+        ),
+        ("learner", "Train the sine model (the Keras recipe) with burn-train"),
+    ] {
+        let output = std::process::Command::new(common::program::example(program))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            help.lines().next().unwrap().starts_with(first_line),
+            "{program} --help opens with: {}",
+            help.lines().next().unwrap()
+        );
+    }
 }

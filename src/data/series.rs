@@ -5,7 +5,7 @@ use std::path::Path;
 use burn::prelude::*;
 
 use crate::error::{LstmError, Result};
-use crate::train::files::read_text;
+use crate::files::read_text;
 
 /// Reads the column `column` (by header name) of the CSV file at `path` as numbers.
 ///

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LstmError, Result};
-use crate::train::files::{read_text, write_atomic};
+use crate::files::{read_text, write_atomic};
 
 /// End of a line (sentence) in word models, as in the Penn Treebank setup.
 pub const EOS: &str = "<eos>";

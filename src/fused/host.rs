@@ -18,6 +18,8 @@ pub(crate) trait Elem: Float + burn::tensor::Element + bytemuck::Pod + Send + Sy
     fn fused_mul_add(self, a: Self, b: Self) -> Self;
     fn sigmoid(self) -> Self;
     fn tanh_activation(self) -> Self;
+    /// (The fused cross-entropy's softmax: only with the `programs` feature.)
+    #[cfg_attr(not(feature = "programs"), allow(dead_code))]
     fn exp_activation(self) -> Self;
 }
 

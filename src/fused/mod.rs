@@ -3,8 +3,8 @@
 //!
 //! - [`op::LstmLayerBackend`]: one LSTM layer — every time step of every direction — as one
 //!   operation (what it computes and how: [`layer`]);
-//! - [`cross_entropy::CrossEntropyBackend`]: a language model's output layer and its
-//!   cross-entropy as one operation.
+//! - `cross_entropy::CrossEntropyBackend` (with the `programs` feature): a language model's
+//!   output layer and its cross-entropy as one operation.
 //!
 //! The composed path (burn tensor operations, burn's autodiff end to end) computes the same
 //! thing and is what the other backends run; `Recurrence::Composed` selects it everywhere.
@@ -13,6 +13,8 @@
 #![allow(deprecated)]
 
 mod autodiff;
+// The language model's output layer: only the ready models use it.
+#[cfg(feature = "programs")]
 mod cross_entropy;
 mod fastmath;
 pub(crate) mod host;
@@ -23,6 +25,7 @@ mod packed;
 use burn::prelude::*;
 use burn::tensor::DType;
 
+#[cfg(feature = "programs")]
 pub(crate) use cross_entropy::{Targets, linear_cross_entropy};
 pub(crate) use op::{LayerTensors, lstm_layer};
 

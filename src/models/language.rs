@@ -52,6 +52,10 @@ pub struct LanguageModelConfig {
     /// 0.1); `None` keeps burn's defaults (normal embedding, Kaiming-uniform linear layers).
     #[config(default = "None")]
     pub other_init_scale: Option<f64>,
+    /// Clip the gradients' global L2 norm to this value when burn-train optimises the model
+    /// (feature `learner`; the crate's own `Trainer` takes it from its `TrainingConfig`).
+    #[config(default = "None")]
+    pub clip_grad_norm: Option<f64>,
 }
 
 /// A recurrent language model predicting, at every position, the next token.
@@ -71,6 +75,9 @@ pub struct LanguageModel {
     pub dropout: Dropout,
     /// Dropout after the dense layer.
     pub dense_dropout: Dropout,
+    /// The global gradient norm burn-train's steps clip to (see
+    /// [`LanguageModelConfig::clip_grad_norm`]).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl LanguageModelConfig {
@@ -82,9 +89,12 @@ impl LanguageModelConfig {
                 self.vocab_size, self.embedding_size
             )));
         }
+        // Between layers: a one-layer LSTM has no place for it (the embeddings' and the
+        // output's dropout below still apply).
+        let between_layers = if self.num_layers > 1 { self.dropout } else { 0.0 };
         let lstm = LstmConfig::new(self.embedding_size, self.hidden_size)
             .with_num_layers(self.num_layers)
-            .with_dropout(self.dropout)
+            .with_dropout(between_layers)
             .with_recurrent_dropout(self.recurrent_dropout)
             .with_init(self.init.clone())
             .try_init(device)?;
@@ -125,6 +135,7 @@ impl LanguageModelConfig {
             tied_bias,
             dropout: DropoutConfig::new(self.dropout).init(),
             dense_dropout: DropoutConfig::new(self.dense_dropout).init(),
+            clip_grad_norm: self.clip_grad_norm,
         })
     }
 

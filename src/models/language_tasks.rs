@@ -163,26 +163,24 @@ impl TrainTask for StreamTask {
         BatchLoss::new(loss, rows * steps).scaled(scale)
     }
 
-    fn evaluate(&mut self, model: &LanguageModel) -> Evaluation {
+    fn evaluate(&mut self, model: &LanguageModel) -> Result<Evaluation> {
         let Some(valid) = &self.valid else {
-            return Evaluation::default();
+            return Ok(Evaluation::default());
         };
-        match score_stream(
+        let score = score_stream(
             model,
             valid,
             self.eval_batch,
             self.eval_unroll,
             &self.device,
-        ) {
-            Ok(score) => Evaluation {
-                valid_loss: Some(score.loss),
-                extra: vec![
-                    ("valid_ppl".into(), score.perplexity()),
-                    ("valid_accuracy".into(), score.accuracy),
-                ],
-            },
-            Err(_) => Evaluation::default(),
-        }
+        )?;
+        Ok(Evaluation {
+            valid_loss: Some(score.loss),
+            extra: vec![
+                ("valid_ppl".into(), score.perplexity()),
+                ("valid_accuracy".into(), score.accuracy),
+            ],
+        })
     }
 
     fn format_loss(loss: f64) -> String {
@@ -230,6 +228,16 @@ impl NextTokenWindows {
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
+    }
+
+    /// The longest window, to which shorter ones are padded.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Window `index`: its tokens (up to [`NextTokenWindows::window`]) and the next token.
+    pub fn get(&self, index: usize) -> Option<(&[usize], usize)> {
+        Some((self.inputs.get(index)?, self.targets[index]))
     }
 
     /// The windows at `indices`: padded tokens `[n, window]`, lengths, targets `[n]`.
@@ -329,20 +337,18 @@ impl TrainTask for WindowTask {
         BatchLoss::new(loss, indices.len())
     }
 
-    fn evaluate(&mut self, model: &LanguageModel) -> Evaluation {
+    fn evaluate(&mut self, model: &LanguageModel) -> Result<Evaluation> {
         let Some(valid) = &self.valid else {
-            return Evaluation::default();
+            return Ok(Evaluation::default());
         };
-        match valid.score(model, 256, &self.device) {
-            Ok(score) => Evaluation {
-                valid_loss: Some(score.loss),
-                extra: vec![
-                    ("valid_accuracy".into(), score.accuracy),
-                    ("valid_ppl".into(), score.perplexity()),
-                ],
-            },
-            Err(_) => Evaluation::default(),
-        }
+        let score = valid.score(model, 256, &self.device)?;
+        Ok(Evaluation {
+            valid_loss: Some(score.loss),
+            extra: vec![
+                ("valid_accuracy".into(), score.accuracy),
+                ("valid_ppl".into(), score.perplexity()),
+            ],
+        })
     }
 
     fn format_loss(loss: f64) -> String {

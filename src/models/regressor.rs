@@ -35,6 +35,10 @@ pub struct SequenceRegressorConfig {
     /// Initialisation of the LSTM.
     #[config(default = "LstmInit::new()")]
     pub init: LstmInit,
+    /// Clip the gradients' global L2 norm to this value when burn-train optimises the model
+    /// (feature `learner`; the crate's own `Trainer` takes it from its `TrainingConfig`).
+    #[config(default = "None")]
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl SequenceRegressorConfig {
@@ -51,7 +55,11 @@ impl SequenceRegressorConfig {
     pub fn try_init(&self, device: &Device) -> Result<SequenceRegressor> {
         let lstm = self.lstm_config().try_init(device)?;
         let head = LinearConfig::new(lstm.output_size(), self.output_size).init(device);
-        Ok(SequenceRegressor { lstm, head })
+        Ok(SequenceRegressor {
+            lstm,
+            head,
+            clip_grad_norm: self.clip_grad_norm,
+        })
     }
 
     /// Builds the model on `device`.
@@ -71,6 +79,9 @@ pub struct SequenceRegressor {
     pub lstm: Lstm,
     /// The read-out.
     pub head: Linear,
+    /// The global gradient norm burn-train's steps clip to (see
+    /// [`SequenceRegressorConfig::clip_grad_norm`]).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl SequenceRegressor {
@@ -83,14 +94,7 @@ impl SequenceRegressor {
     /// reverse one after the first).
     pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
         let (_, state) = self.lstm.forward(input, None);
-        let [rows, batch, hidden] = state.hidden.dims();
-        let directions = self.lstm.num_directions();
-        let last_layer = state
-            .hidden
-            .slice(s![rows - directions..rows])
-            .swap_dims(0, 1)
-            .reshape([batch, directions * hidden]);
-        self.head.forward(last_layer)
+        self.head.forward(self.lstm.final_output(&state))
     }
 
     /// A prediction at every step.
@@ -187,15 +191,15 @@ impl TrainTask for RegressionTask {
         BatchLoss::new(loss, indices.len())
     }
 
-    fn evaluate(&mut self, model: &SequenceRegressor) -> Evaluation {
+    fn evaluate(&mut self, model: &SequenceRegressor) -> Result<Evaluation> {
         let train_mse = Self::mse(model, &self.train, &self.device);
-        Evaluation {
+        Ok(Evaluation {
             valid_loss: self
                 .valid
                 .as_ref()
                 .map(|valid| Self::mse(model, valid, &self.device)),
             extra: vec![("train_mse".to_string(), train_mse)],
-        }
+        })
     }
 
     fn item_name() -> &'static str {

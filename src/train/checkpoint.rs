@@ -21,7 +21,7 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LstmError, Result};
-use crate::train::files::{
+use crate::files::{
     load_module, read_text, remove_partial_files, save_module, write_atomic,
 };
 use crate::train::metrics::EpochRecord;
@@ -122,7 +122,7 @@ impl Checkpoints {
         let state = read_state(&path.join("training.json"))?;
         let model = load_module(model, &path.join("model.bpk"))?;
         let optimizer_path = path.join("optimizer.bpk");
-        let bytes = crate::train::files::read(&optimizer_path)?;
+        let bytes = crate::files::read(&optimizer_path)?;
         let optimizer = optimizer
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|err| {

@@ -1,8 +1,8 @@
 //! Training: one loop for every model of the crate, with checkpoints that survive a crash,
 //! metrics, progress display, optimizers, schedules and global gradient clipping.
 
+pub mod artifacts;
 mod checkpoint;
-pub mod files;
 mod metrics;
 mod optimizer;
 mod progress;

@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use crate::error::{LstmError, Result};
 use crate::train::checkpoint::{Checkpoints, TrainingState};
-use crate::train::files::{remove_partial_files, save_module};
+use crate::files::{remove_partial_files, save_module};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
 use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
 use crate::train::progress::{Progress, ProgressMode};
@@ -64,8 +64,9 @@ pub trait TrainTask {
     /// The loss of training batch `batch` of the current epoch.
     fn batch_loss(&mut self, model: &Self::Model, batch: usize) -> BatchLoss;
 
-    /// Evaluates the model (in evaluation mode: use `model.valid()`).
-    fn evaluate(&mut self, model: &Self::Model) -> Evaluation;
+    /// Evaluates the model (in evaluation mode: use `model.valid()`). An error stops the
+    /// training with it (the last checkpoint stays).
+    fn evaluate(&mut self, model: &Self::Model) -> Result<Evaluation>;
 
     /// How a loss is shown to a person (the language model shows perplexity).
     fn format_loss(loss: f64) -> String {
@@ -264,7 +265,12 @@ impl Trainer {
             let last = state.epochs_done == config.epochs || reached_target;
             let log = last || state.epochs_done % config.log_every.max(1) == 0;
             let evaluation = if log {
-                task.evaluate(&model)
+                task.evaluate(&model).map_err(|err| {
+                    LstmError::Training(format!(
+                        "the evaluation after epoch {} failed: {err}",
+                        epoch + 1
+                    ))
+                })?
             } else {
                 Evaluation::default()
             };

@@ -177,7 +177,7 @@ pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) ->
                 .unwrap_or_else(|err| panic!("{}: {err}", case.name));
             let input = case.leaf::<2>("input", &device);
             let (h0, c0) = (case.leaf::<2>("h0", &device), case.leaf::<2>("c0", &device));
-            let state = cell.forward(input.clone(), Some(LstmState::new(h0.clone(), c0.clone())));
+            let state = cell.forward(input.clone(), Some(LstmState::from_hidden_cell(h0.clone(), c0.clone())));
             let weights = case.weights::<2>(&json["loss_weights"], &device);
             let mut loss = (state.hidden.clone() * weights).sum();
             if with_state_loss {
@@ -206,7 +206,7 @@ pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) ->
                 .unwrap_or_else(|err| panic!("{}: {err}", case.name));
             let input = case.leaf::<3>("input", &device);
             let (h0, c0) = (case.leaf::<3>("h0", &device), case.leaf::<3>("c0", &device));
-            let state = Some(LstmState::new(h0.clone(), c0.clone()));
+            let state = Some(LstmState::from_hidden_cell(h0.clone(), c0.clone()));
             let (output, final_state) = match json["config"]["lengths"].as_array() {
                 Some(lengths) => {
                     let lengths: Vec<usize> = lengths

@@ -1,5 +1,6 @@
-//! Files that survive a crash: every artifact is written under a temporary name, flushed to
-//! disk and renamed into place, so a reader sees the old file or the new one, never half of one.
+//! Files that survive a crash: every file is written under a temporary name, flushed to disk
+//! and renamed into place, so a reader sees the old file or the new one, never half of one;
+//! and module records saved and loaded with errors that name the file.
 
 use std::fs;
 use std::io::Write;
@@ -92,33 +93,4 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
             format!("the record does not fit the model of this configuration: {err}"),
         )
     })
-}
-
-/// Saves a burn `Config` as JSON, atomically.
-pub fn save_config<C: burn::config::Config>(config: &C, path: &Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(config)
-        .map_err(|err| LstmError::format(path, err.to_string()))?;
-    write_atomic(path, json.as_bytes())
-}
-
-/// Loads a burn `Config` from JSON, naming the file and the problem on error.
-pub fn load_config<C: burn::config::Config>(path: &Path) -> Result<C> {
-    let text = read_text(path)?;
-    serde_json::from_str(&text).map_err(|err| LstmError::format(path, err.to_string()))
-}
-
-/// Moves an earlier run in `dir` aside to `<dir>.previous`, so a fresh run never overwrites
-/// a trained model by accident.
-pub fn set_aside_previous_run(dir: &Path) -> Result<Option<PathBuf>> {
-    if !dir.join("model.bpk").exists() && !dir.join("checkpoint").exists() {
-        return Ok(None);
-    }
-    let mut previous = dir.as_os_str().to_owned();
-    previous.push(".previous");
-    let previous = PathBuf::from(previous);
-    if previous.exists() {
-        std::fs::remove_dir_all(&previous).map_err(|err| LstmError::io(&previous, err))?;
-    }
-    std::fs::rename(dir, &previous).map_err(|err| LstmError::io(dir, err))?;
-    Ok(Some(previous))
 }
