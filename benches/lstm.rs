@@ -39,19 +39,61 @@ use serde_json::{Value, json};
 /// The workloads: id (as `scripts/torch_bench.py` names them), what it is, and whether burn's
 /// `nn::Lstm` can run it.
 const WORKLOADS: &[(&str, &str, bool)] = &[
-    ("W1-epoch", "W1 keras-recipe epoch (B32 T49 H50, Adam)", true),
-    ("W2-1000-epochs", "W2 1000 torch-recipe epochs (B155 T5 H10, SGD)", true),
-    ("W3-uni-train", "W3 train step, 2×LSTM(256), B64 T100 I128", true),
+    (
+        "W1-epoch",
+        "W1 keras-recipe epoch (B32 T49 H50, Adam)",
+        true,
+    ),
+    (
+        "W2-1000-epochs",
+        "W2 1000 torch-recipe epochs (B155 T5 H10, SGD)",
+        true,
+    ),
+    (
+        "W3-uni-train",
+        "W3 train step, 2×LSTM(256), B64 T100 I128",
+        true,
+    ),
     ("W3-uni-forward", "W3 forward", true),
     ("W3-bi-train", "W3 train step, bidirectional", true),
     ("W3-bi-forward", "W3 forward, bidirectional", true),
-    ("W4-ptb-small-step", "W4 PTB small LM train step (B20 T20 V10k)", true),
-    ("W5-padded-train", "W5 W3 padded, lengths 10..=100 shuffled: train step", false),
+    (
+        "W4-ptb-small-step",
+        "W4 PTB small LM train step (B20 T20 V10k)",
+        true,
+    ),
+    (
+        "W5-padded-train",
+        "W5 W3 padded, lengths 10..=100 shuffled: train step",
+        false,
+    ),
     ("W5-padded-forward", "W5 forward", false),
-    ("W6-proj-train", "W6 W3 with proj_size 128: train step", false),
+    (
+        "W6-proj-train",
+        "W6 W3 with proj_size 128: train step",
+        false,
+    ),
     ("W6-proj-forward", "W6 forward", false),
-    ("W7-recurrent-dropout-train", "W7 W3 with recurrent dropout 0.25: train step", false),
-    ("W8-generate-token", "W8 generation, Zaremba small, per token", true),
+    (
+        "W7-recurrent-dropout-train",
+        "W7 W3 with recurrent dropout 0.25: train step",
+        false,
+    ),
+    (
+        "W8-generate-token",
+        "W8 generation, Zaremba small, per token",
+        true,
+    ),
+    (
+        "C1-cell-step",
+        "C1 LstmCell step, B1 I200 H200 (joins gates per call)",
+        false,
+    ),
+    (
+        "C1-cell-step-prepared",
+        "C1 the same, weights joined once (prepared)",
+        false,
+    ),
 ];
 
 struct Options {
@@ -301,14 +343,28 @@ fn w1(device: &Device, side: &str, runs: usize) -> Stats {
             let model = SequenceRegressorConfig::new(1, 50)
                 .with_init(LstmInit::keras())
                 .init(device);
-            regression(device, model, OptimizerConfig::adam().init(), 1e-3, &batches, plan)
+            regression(
+                device,
+                model,
+                OptimizerConfig::adam().init(),
+                1e-3,
+                &batches,
+                plan,
+            )
         }
         _ => {
             let model = BurnRegressor {
                 lstm: burn::nn::LstmConfig::new(1, 50, true).init(device),
                 head: LinearConfig::new(50, 1).init(device),
             };
-            regression(device, model, OptimizerConfig::adam().init(), 1e-3, &batches, plan)
+            regression(
+                device,
+                model,
+                OptimizerConfig::adam().init(),
+                1e-3,
+                &batches,
+                plan,
+            )
         }
     }
 }
@@ -323,14 +379,28 @@ fn w2(device: &Device, side: &str, runs: usize) -> Stats {
     match side {
         "ours" => {
             let model = SequenceRegressorConfig::new(1, 10).init(device);
-            regression(device, model, OptimizerConfig::Sgd.init(), 0.01, &batch, plan)
+            regression(
+                device,
+                model,
+                OptimizerConfig::Sgd.init(),
+                0.01,
+                &batch,
+                plan,
+            )
         }
         _ => {
             let model = BurnRegressor {
                 lstm: burn::nn::LstmConfig::new(1, 10, true).init(device),
                 head: LinearConfig::new(10, 1).init(device),
             };
-            regression(device, model, OptimizerConfig::Sgd.init(), 0.01, &batch, plan)
+            regression(
+                device,
+                model,
+                OptimizerConfig::Sgd.init(),
+                0.01,
+                &batch,
+                plan,
+            )
         }
     }
 }
@@ -408,8 +478,7 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
         let mut state = None;
         return measure(device, 2, runs, 1.0, || {
             let ours = model.take().unwrap();
-            let (loss, next) =
-                ours.next_token_loss(inputs.clone(), &target_indices, state.take());
+            let (loss, next) = ours.next_token_loss(inputs.clone(), &target_indices, state.take());
             state = Some(next.detach());
             let loss = loss.mul_scalar(seq as f64);
             let mut grads = GradientsParams::from_grads(loss.backward(), &ours);
@@ -425,7 +494,9 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
         let (logits, next) = burn.forward(inputs.clone(), std::mem::take(&mut states));
         states = next
             .into_iter()
-            .map(|state| state.map(|s| burn::nn::LstmState::new(s.cell.detach(), s.hidden.detach())))
+            .map(|state| {
+                state.map(|s| burn::nn::LstmState::new(s.cell.detach(), s.hidden.detach()))
+            })
             .collect();
         let loss = loss_fn
             .forward(logits.reshape([batch * seq, vocab]), targets.clone())
@@ -459,7 +530,8 @@ fn w8(device: &Device, side: &str, runs: usize) -> Stats {
         let mut token = 1usize;
         let mut states = vec![None, None];
         for _ in 0..length {
-            let input = Tensor::<2, Int>::from_data(TensorData::new(vec![token as i64], [1, 1]), &device);
+            let input =
+                Tensor::<2, Int>::from_data(TensorData::new(vec![token as i64], [1, 1]), &device);
             let (logits, next) = model.forward(input, states);
             states = next;
             let weights: Vec<f64> = burn::tensor::activation::softmax(logits.reshape([vocab]), 0)
@@ -468,6 +540,26 @@ fn w8(device: &Device, side: &str, runs: usize) -> Stats {
                 .collect();
             token = sample(&weights, &mut rng);
         }
+    })
+}
+
+/// C1: one `LstmCell` step at a time (batch 1, 200 inputs, 200 units), as a decoder loop calls
+/// it: `forward` joins the four gates' weights on every call; `prepared` joins them once.
+fn c1(device: &Device, prepared: bool, runs: usize) -> Stats {
+    let device = device.clone().without_autodiff();
+    let cell = burn_lstm::LstmCellConfig::new(200, 200).init(&device);
+    let input = Tensor::<2>::random([1, 200], Distribution::Normal(0.0, 1.0), &device);
+    let steps = 100;
+    let ready = cell.prepared();
+    measure(&device, 1, runs, steps as f64, || {
+        let mut state = None;
+        for _ in 0..steps {
+            state = Some(match prepared {
+                true => ready.forward(input.clone(), state),
+                false => cell.forward(input.clone(), state),
+            });
+        }
+        state.expect("stepped").hidden.into_data();
     })
 }
 
@@ -482,7 +574,6 @@ fn sample(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
     }
     weights.len() - 1
 }
-
 
 /// One measurement (in a process of its own): prints it as one JSON line.
 fn child(options: &Options, id: &str, side: &str) {
@@ -499,6 +590,8 @@ fn child(options: &Options, id: &str, side: &str) {
         "W2-1000-epochs" => w2(&device, side, if options.quick { 1 } else { 3 }),
         "W4-ptb-small-step" => w4(&device, side, runs),
         "W8-generate-token" => w8(&device, side, if options.quick { 2 } else { 5 }),
+        "C1-cell-step" => c1(&device, false, runs),
+        "C1-cell-step-prepared" => c1(&device, true, runs),
         w3_like => w3(&device, w3_like, side, if options.quick { 3 } else { 7 }),
     };
     let row = json!({
@@ -515,17 +608,20 @@ fn main() {
         return;
     }
     let wanted = |id: &str| {
-        options
-            .only
-            .as_deref()
-            .is_none_or(|only| id.to_ascii_lowercase().starts_with(&only.to_ascii_lowercase()))
+        options.only.as_deref().is_none_or(|only| {
+            id.to_ascii_lowercase()
+                .starts_with(&only.to_ascii_lowercase())
+        })
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "burn-lstm benchmark on {} ({}; load average {})",
         options.backend,
         if options.quick { "quick" } else { "full" },
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "\n{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
@@ -534,7 +630,11 @@ fn main() {
     let exe = std::env::current_exe().expect("this program's path");
     let mut rows = Vec::new();
     for &(id, title, burn_can) in WORKLOADS.iter().filter(|(id, _, _)| wanted(id)) {
-        let sides: &[&str] = if burn_can { &["ours", "burn"] } else { &["ours"] };
+        let sides: &[&str] = if burn_can {
+            &["ours", "burn"]
+        } else {
+            &["ours"]
+        };
         let mut results = Vec::new();
         for side in sides {
             let mut command = Command::new(&exe);
@@ -574,7 +674,8 @@ fn main() {
         };
         let (ours, burn) = (results.first(), results.get(1));
         let ratio = burn.zip(ours).map(|(b, o)| {
-            b["median_ms"].as_f64().unwrap_or(f64::NAN) / o["median_ms"].as_f64().unwrap_or(f64::NAN)
+            b["median_ms"].as_f64().unwrap_or(f64::NAN)
+                / o["median_ms"].as_f64().unwrap_or(f64::NAN)
         });
         println!(
             "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
@@ -594,7 +695,10 @@ fn main() {
     if let Some(dir) = std::path::Path::new(&options.out).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(&options.out, serde_json::to_string_pretty(&report).expect("JSON"))
-        .unwrap_or_else(|err| exit_with(&format!("{}: {err}", options.out)));
+    std::fs::write(
+        &options.out,
+        serde_json::to_string_pretty(&report).expect("JSON"),
+    )
+    .unwrap_or_else(|err| exit_with(&format!("{}: {err}", options.out)));
     println!("\nresults written to {}", options.out);
 }

@@ -24,12 +24,12 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn_lstm::backend::init_seeded;
 use burn_lstm::data::{Tokenizer, Vocabulary, read_corpus};
+use burn_lstm::files::{load_module, write_atomic};
 use burn_lstm::models::{
     LanguageModel, LanguageModelConfig, NextTokenWindows, Sampling, StreamTask, TextScore,
     WindowTask, generate, score_stream,
 };
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::files::{load_module, write_atomic};
 use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
 use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};

@@ -24,9 +24,9 @@ use burn_lstm::data::{
     Scaler, WindowSet, keras_sine_windows, read_csv_column, seed_prediction_window,
     torch_sine_series,
 };
+use burn_lstm::files::load_module;
 use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::files::load_module;
 use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
 use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
 use burn_lstm::{LstmError, LstmInit, Result};

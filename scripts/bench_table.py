@@ -1,59 +1,43 @@
-"""Turns the results of scripts/bench.sh into the Markdown tables of BENCHMARKS.md.
+"""The Markdown tables of BENCHMARKS.md from the results of scripts/bench.sh.
 
-    python3 scripts/bench_table.py target/bench-flex.json target/bench-ndarray.json target/bench-torch.jsonl
+    python3 scripts/bench_table.py target/bench-flex.json [target/bench-ndarray.json] target/bench-torch.jsonl
+
+Per backend: ours, burn's nn::Lstm and PyTorch side by side (medians, min–max), the ratios
+burn / ours and ours / PyTorch, and each process's peak memory.
 """
 import json
 import sys
 
-# Our workload rows → PyTorch's reference rows (and the factor that makes them comparable).
-TORCH = {
-    "W1": ("W1-epoch", 1.0),
-    "W2 1000": ("W2-1000-epochs", 1.0),
-    "W2 100": ("W2-1000-epochs", 0.1),
-    "W3 uni train": ("W3-uni-train", 1.0),
-    "W3 uni forward": ("W3-uni-forward", 1.0),
-    "W3 bi train": ("W3-bi-train", 1.0),
-    "W3 bi forward": ("W3-bi-forward", 1.0),
-    "W4": ("W4-ptb-small-step", 1.0),
-}
+
+def cell(stats):
+    if not stats:
+        return "–"
+    return f"{stats['median_ms']:.2f} ({stats['min_ms']:.2f}–{stats['max_ms']:.2f})"
 
 
-def torch_row(workload, torch):
-    for prefix, (name, factor) in TORCH.items():
-        if workload.startswith(prefix) and name in torch:
-            return torch[name]["median_ms"] * factor
-    return None
+def mib(stats):
+    return f"{stats['peak_rss_mib']:.0f}" if stats and stats.get("peak_rss_mib") else "–"
 
 
 def main(paths):
     torch = {}
-    for path in paths:
-        if path.endswith(".jsonl"):
-            for line in open(path):
-                row = json.loads(line)
-                if "workload" in row:
-                    torch[row["workload"]] = row
-    for path in paths:
-        if not path.endswith(".json"):
-            continue
+    for path in (p for p in paths if p.endswith(".jsonl")):
+        for line in open(path):
+            row = json.loads(line)
+            if "workload" in row:
+                torch[row["workload"]] = row
+    for path in (p for p in paths if p.endswith(".json")):
         report = json.load(open(path))
         print(f"\n**{report['backend']}** (load average at start: {report['load_average']})\n")
-        print("| workload | ours ms (min–max) | burn nn::Lstm ms (min–max) | burn / ours | PyTorch ms | ours / PyTorch | peak MiB ours / burn |")
+        print("| workload | ours ms | burn nn::Lstm ms | burn / ours | PyTorch ms | ours / PyTorch "
+              "| peak MiB ours / burn / PyTorch |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for row in report["rows"]:
-            ours, burn = row["ours"], row["burn"]
-            cell = lambda s: f"{s['median_ms']:.1f} ({s['min_ms']:.1f}–{s['max_ms']:.1f})"
-            reference = torch_row(row["workload"], torch)
-            mem = lambda s: f"{s['peak_rss_mib']:.0f}" if s and s.get("peak_rss_mib") else "–"
-            torch_cell = f"{reference:.1f}" if reference else "–"
-            versus = f"{ours['median_ms'] / reference:.2f}×" if reference else "–"
-            burn_cell = cell(burn) if burn else "–"
-            print(
-                f"| {row['workload']} | {cell(ours)} | {burn_cell} | {row['burn_over_ours']:.2f}× | "
-                f"{torch_cell} | {versus} | {mem(ours)} / {mem(burn)} |"
-            )
-            if row["note"]:
-                print(f"|  ↳ {row['note']} | | | | | | |")
+            ours, burn, reference = row["ours"], row["burn"], torch.get(row["workload"])
+            burn_ratio = f"{burn['median_ms'] / ours['median_ms']:.2f}×" if burn else "–"
+            torch_ratio = f"{ours['median_ms'] / reference['median_ms']:.2f}" if reference else "–"
+            print(f"| {row['title']} | {cell(ours)} | {cell(burn)} | {burn_ratio} | "
+                  f"{cell(reference)} | {torch_ratio} | {mib(ours)} / {mib(burn)} / {mib(reference)} |")
 
 
 if __name__ == "__main__":

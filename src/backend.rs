@@ -70,7 +70,7 @@ impl BackendChoice {
             #[allow(deprecated)]
             Self::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            Self::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            Self::Wgpu => wgpu_device(),
             #[allow(unreachable_patterns)]
             _ => unreachable!("checked against the compiled backends above"),
         }
@@ -107,6 +107,73 @@ impl BackendChoice {
             .ok_or_else(|| {
                 LstmError::Config("no CPU backend compiled in: enable `flex` or `ndarray`".into())
             })
+    }
+}
+
+/// The environment variable that chooses the graphics API of the wgpu backend: `vulkan` (the
+/// default) or `auto` (wgpu's own choice, which may fall back to OpenGL: the only way this
+/// crate ever uses wgpu's OpenGL backend).
+pub const WGPU_API_VARIABLE: &str = "BURN_LSTM_WGPU_API";
+
+/// The wgpu device, on a graphics API chosen deliberately: Vulkan where the machine has a
+/// Vulkan adapter (a GPU driver, or Debian's `mesa-vulkan-drivers` for a software one), else
+/// Metal or DirectX 12; never wgpu's OpenGL fallback unless asked for
+/// (`BURN_LSTM_WGPU_API=auto`), since on machines without a GPU driver it has panicked and
+/// then hung instead of failing.
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    use burn::backend::WgpuDeviceKind;
+    use burn::backend::wgpu::{WgpuBackend, WgpuDevice, wgpu};
+    let api = std::env::var(WGPU_API_VARIABLE).unwrap_or_default();
+    match api.to_ascii_lowercase().as_str() {
+        "auto" => return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        "" | "vulkan" => {}
+        other => {
+            return Err(LstmError::Config(format!(
+                "{WGPU_API_VARIABLE}={other}: expected vulkan (the default) or auto"
+            )));
+        }
+    }
+    // Ask the graphics APIs other than OpenGL which adapters they have, best first.
+    let preferred = [
+        (wgpu::Backend::Vulkan, WgpuBackend::Vulkan),
+        (wgpu::Backend::Metal, WgpuBackend::Metal),
+        (wgpu::Backend::Dx12, WgpuBackend::Dx12),
+    ];
+    let apis = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let found: Vec<wgpu::Backend> = {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: apis,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        block_on(instance.enumerate_adapters(apis))
+            .iter()
+            .map(|adapter| adapter.get_info().backend)
+            .collect()
+    };
+    match preferred.iter().find(|(api, _)| found.contains(api)) {
+        Some(&(_, api)) => Ok(Device::new(
+            WgpuDevice::new(WgpuDeviceKind::DefaultDevice).on(api),
+        )),
+        None => Err(LstmError::Config(format!(
+            "no GPU adapter found through Vulkan, Metal or DirectX 12: install the GPU's driver \
+             (on Debian without a GPU, `apt install mesa-vulkan-drivers` gives a software \
+             one), or use `--backend flex`; {WGPU_API_VARIABLE}=auto lets wgpu try OpenGL"
+        ))),
+    }
+}
+
+/// Runs a future to its end on this thread (wgpu's adapter listing is one, and answers at
+/// once on native platforms).
+#[cfg(feature = "wgpu")]
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -50,7 +50,7 @@ pub struct LstmCell {
     pub cell_gate: Gate,
     /// `o`: how much of the cell is shown as the hidden state.
     pub output_gate: Gate,
-    /// `[hidden_size, proj_size]`: the LSTMP projection `W_hr` of the hidden state, if any.
+    /// `[hidden, hidden_out]`: the LSTMP projection `W_hr` of the hidden state, if any.
     pub projection: Option<Param<Tensor<2>>>,
     /// Features of each step's input.
     pub input_size: usize,
@@ -154,8 +154,8 @@ impl LstmCell {
 
     /// One step.
     ///
-    /// - `input`: `[batch, input_size]`
-    /// - `state`: hidden `[batch, output_size]`, cell `[batch, hidden_size]`; `None` is zeros.
+    /// - `input`: `[batch, input]`
+    /// - `state`: hidden `[batch, hidden_out]`, cell `[batch, hidden]`; `None` is zeros.
     ///
     /// Returns the new state; its `hidden` is the step's output.
     ///

@@ -14,23 +14,23 @@ use burn::prelude::*;
 /// re-initialised or replaced on its own.
 #[derive(Module, Debug)]
 pub struct Gate {
-    /// `[input_size, hidden_size]`: multiplies the step's input `x_t`.
+    /// `[input, hidden]`: multiplies the step's input `x_t`.
     pub input_weight: Param<Tensor<2>>,
-    /// `[hidden_out, hidden_size]`: multiplies the previous hidden state `h_{t-1}`
+    /// `[hidden_out, hidden]`: multiplies the previous hidden state `h_{t-1}`
     /// (`hidden_out` is the projection size of an LSTMP, else `hidden_size`).
     pub recurrent_weight: Param<Tensor<2>>,
-    /// `[hidden_size]`: PyTorch's `bias_ih` part of this gate.
+    /// `[hidden]`: PyTorch's `bias_ih` part of this gate.
     pub input_bias: Option<Param<Tensor<1>>>,
-    /// `[hidden_size]`: PyTorch's `bias_hh` part of this gate.
+    /// `[hidden]`: PyTorch's `bias_hh` part of this gate.
     pub recurrent_bias: Option<Param<Tensor<1>>>,
 }
 
 impl Gate {
     /// A gate from its tensors.
     ///
-    /// - `input_weight`: `[input_size, hidden_size]`
-    /// - `recurrent_weight`: `[hidden_out, hidden_size]`
-    /// - `input_bias`, `recurrent_bias`: `[hidden_size]`
+    /// - `input_weight`: `[input, hidden]`
+    /// - `recurrent_weight`: `[hidden_out, hidden]`
+    /// - `input_bias`, `recurrent_bias`: `[hidden]`
     pub fn new(
         input_weight: Tensor<2>,
         recurrent_weight: Tensor<2>,
@@ -45,7 +45,7 @@ impl Gate {
         }
     }
 
-    /// The sum of the two biases, `[hidden_size]`, or `None` for a gate without bias.
+    /// The sum of the two biases, `[hidden]`, or `None` for a gate without bias.
     pub fn bias(&self) -> Option<Tensor<1>> {
         match (&self.input_bias, &self.recurrent_bias) {
             (Some(a), Some(b)) => Some(a.val() + b.val()),

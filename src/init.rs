@@ -9,7 +9,7 @@ use burn::prelude::*;
 /// size. The presets [`LstmInit::keras`] and [`LstmInit::uniform`] cover the other common
 /// recipes, and each part can be set on its own with the `with_*` setters.
 ///
-/// Weights are drawn for all four gates at once, as one `[fan_in, 4 * hidden]` matrix that is
+/// Weights are drawn for all four gates at once, as one `[fan_in, 4H]` matrix that is
 /// then cut into gates, so `Orthogonal` and `XavierUniform` mean what they mean in Keras.
 #[derive(Config, Debug, PartialEq)]
 pub struct LstmInit {
@@ -60,7 +60,7 @@ impl LstmInit {
             .with_projection(uniform)
     }
 
-    /// Draws a `[fan_in, 4 * hidden_size]` weight matrix (all four gates side by side).
+    /// Draws a `[fan_in, 4H]` weight matrix (all four gates side by side).
     pub(crate) fn draw_gate_weights(
         choice: &Option<Initializer>,
         fan_in: usize,
@@ -73,7 +73,7 @@ impl LstmInit {
             .into_value()
     }
 
-    /// Draws one `[4 * hidden_size]` bias vector.
+    /// Draws one `[4H]` bias vector.
     pub(crate) fn draw_biases(&self, hidden_size: usize, device: &Device) -> Tensor<1> {
         Self::resolve(&self.biases, hidden_size)
             .init_with(
@@ -85,7 +85,7 @@ impl LstmInit {
             .into_value()
     }
 
-    /// Draws the `[hidden_size, proj_size]` projection.
+    /// Draws the `[hidden, hidden_out]` projection.
     pub(crate) fn draw_projection(
         &self,
         hidden_size: usize,

@@ -101,7 +101,10 @@ pub struct WindowBatcher;
 
 impl Batcher<WindowItem, WindowBatch> for WindowBatcher {
     fn batch(&self, items: Vec<WindowItem>, device: &Device) -> WindowBatch {
-        let (batch, seq) = (items.len(), items.first().map_or(0, |item| item.inputs.len()));
+        let (batch, seq) = (
+            items.len(),
+            items.first().map_or(0, |item| item.inputs.len()),
+        );
         let inputs: Vec<f32> = items.iter().flat_map(|item| item.inputs.clone()).collect();
         let targets: Vec<f32> = items.iter().flat_map(|item| item.targets.clone()).collect();
         let outputs = targets.len() / batch.max(1);
@@ -339,7 +342,11 @@ impl EpochLines {
         else {
             return;
         };
-        let values = if valid { &mut self.valid } else { &mut self.train };
+        let values = if valid {
+            &mut self.valid
+        } else {
+            &mut self.train
+        };
         match values.iter_mut().find(|(known, _)| *known == name) {
             Some(slot) => slot.1 = value.current(),
             None => values.push((name, value.current())),
@@ -353,7 +360,10 @@ impl EpochLines {
                 line.push_str(&format!("  {split} {name} {value:.4e}"));
             }
         }
-        line.push_str(&format!("  ({:.1} s)", self.started.elapsed().as_secs_f64()));
+        line.push_str(&format!(
+            "  ({:.1} s)",
+            self.started.elapsed().as_secs_f64()
+        ));
         // A log line that cannot be written is not worth stopping training for.
         let _ = writeln!(self.out, "{line}");
         let _ = self.out.flush();

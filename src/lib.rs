@@ -35,6 +35,26 @@
 //! let prediction = model.forward(Tensor::zeros([8, 20, 1], &device));
 //! assert_eq!(prediction.dims(), [8, 1]);
 //! ```
+//!
+//! ## Shapes
+//!
+//! The documentation names tensor sizes with one vocabulary, PyTorch's: `batch` rows, `seq`
+//! steps, `input` features per step, `hidden` units of the cell state, `hidden_out` units of
+//! the hidden state (the projection size of an LSTMP, else `hidden`), `directions` (1, or 2
+//! for a bidirectional LSTM), `layers`, and `4H` for the four gates side by side. An
+//! [`Lstm`] takes `[batch, seq, input]` (or `[seq, batch, input]` without `batch_first`) and
+//! returns `[batch, seq, directions · hidden_out]` and an [`LstmState`] of
+//! `[layers · directions, batch, hidden_out]` and `[layers · directions, batch, hidden]`.
+//!
+//! ## Features
+//!
+//! The layers need one backend: `flex` or `ndarray` (CPU, with the fused kernels), `wgpu`
+//! (GPU). The default features add the training programs' parts (`programs`: data, ready
+//! models, the training loop, plots), Keras `.npz` reading (`npz`) and burn-train support
+//! (`learner`); a model that only embeds the layers takes
+//! `burn-lstm = { version = "0.1", default-features = false, features = ["flex"] }`.
+
+#![warn(missing_docs)]
 
 // The layers.
 pub mod backend;

@@ -231,7 +231,8 @@ impl Lstm {
     pub fn final_output(&self, state: &LstmState) -> Tensor<2> {
         let last = self.layer_state(state, self.num_layers() - 1).hidden;
         let [directions, batch, hidden_out] = last.dims();
-        last.swap_dims(0, 1).reshape([batch, directions * hidden_out])
+        last.swap_dims(0, 1)
+            .reshape([batch, directions * hidden_out])
     }
 
     /// The same LSTM, computing its layers the given way (see [`Recurrence`]).
@@ -272,11 +273,11 @@ impl Lstm {
 
     /// Runs the whole sequence.
     ///
-    /// - `input`: `[batch, seq, input_size]` (`[seq, batch, input_size]` without `batch_first`)
-    /// - `state`: hidden `[layers * directions, batch, hidden_out]`, cell
-    ///   `[layers * directions, batch, hidden_size]`; `None` starts from zeros.
+    /// - `input`: `[batch, seq, input]` (`[seq, batch, input]` without `batch_first`)
+    /// - `state`: hidden `[layers · directions, batch, hidden_out]`, cell
+    ///   `[layers · directions, batch, hidden]`; `None` starts from zeros.
     ///
-    /// Returns the last layer's output at every step, `[batch, seq, directions * hidden_out]`
+    /// Returns the last layer's output at every step, `[batch, seq, directions · hidden_out]`
     /// (forward half first), and the final state of every layer and direction.
     ///
     /// # Panics
@@ -436,7 +437,10 @@ impl Lstm {
             if index > 0 {
                 // Drawn in the caller's layout, so that both paths drop the same elements.
                 sequence = match swap {
-                    true => self.dropout.forward(sequence.swap_dims(0, 1)).swap_dims(0, 1),
+                    true => self
+                        .dropout
+                        .forward(sequence.swap_dims(0, 1))
+                        .swap_dims(0, 1),
                     false => self.dropout.forward(sequence),
                 };
             }
@@ -451,11 +455,11 @@ impl Lstm {
                 && dropout.training.is_enabled()
                 && device.is_autodiff())
             .then(|| {
-                    self.recurrent_dropout.forward(Tensor::ones(
-                        [directions, batch, self.hidden_out()],
-                        (&device, dtype),
-                    ))
-                });
+                self.recurrent_dropout.forward(Tensor::ones(
+                    [directions, batch, self.hidden_out()],
+                    (&device, dtype),
+                ))
+            });
             // The joined weights are moved into the fused operation, which lets them go as
             // soon as it has packed them.
             let weights = match prepared {
@@ -464,7 +468,14 @@ impl Lstm {
             };
             let (output, layer_hidden, layer_cell) = if fused {
                 let batch_first = self.batch_first;
-                weights.run_fused(sequence, layer_hidden, layer_cell, padded, recurrent_mask, batch_first)
+                weights.run_fused(
+                    sequence,
+                    layer_hidden,
+                    layer_cell,
+                    padded,
+                    recurrent_mask,
+                    batch_first,
+                )
             } else {
                 weights.run(
                     sequence,
@@ -478,7 +489,11 @@ impl Lstm {
             final_hidden.push(layer_hidden);
             final_cell.push(layer_cell);
         }
-        let output = if swap { sequence.swap_dims(0, 1) } else { sequence };
+        let output = if swap {
+            sequence.swap_dims(0, 1)
+        } else {
+            sequence
+        };
         Ok((
             output,
             LstmState::from_hidden_cell(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
@@ -641,7 +656,7 @@ pub struct BiLstm {
 }
 
 impl BiLstm {
-    /// See [`Lstm::forward`]; the output is `[batch, seq, 2 * hidden_out]`.
+    /// See [`Lstm::forward`]; the output is `[batch, seq, 2 · hidden_out]`.
     pub fn forward(&self, input: Tensor<3>, state: Option<LstmState>) -> (Tensor<3>, LstmState) {
         self.lstm.forward(input, state)
     }

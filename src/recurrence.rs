@@ -1,8 +1,8 @@
 //! The computation shared by [`LstmCell`] and [`Lstm`](crate::Lstm): gate weights joined
 //! for speed, the input projection of a whole sequence, one step, and the time loop of a layer.
 //!
-//! Every tensor here carries a leading direction axis `D` (1, or 2 for a bidirectional
-//! layer), so both directions of a layer run in the same batched products.
+//! Every tensor here carries a leading `directions` axis (1, or 2 for a bidirectional layer),
+//! so both directions of a layer run in the same batched products.
 
 use burn::prelude::*;
 use burn::tensor::activation::tanh;
@@ -17,16 +17,16 @@ use crate::gate::Gate;
 /// sigmoid gates form one contiguous block.
 #[derive(Clone)]
 pub(crate) struct JoinedWeights {
-    /// `[input_size, D * 4H]`: both directions' input weights side by side.
+    /// `[input, directions · 4H]`: both directions' input weights side by side.
     input: Tensor<2>,
-    /// `[D * 4H]`: both biases of every gate, summed.
+    /// `[directions · 4H]`: both biases of every gate, summed.
     bias: Option<Tensor<1>>,
-    /// `[hidden_out, D * 4H]`: both directions' recurrent weights side by side (the fused
+    /// `[hidden_out, directions · 4H]`: both directions' recurrent weights side by side (the fused
     /// kernels' form).
     recurrent: Tensor<2>,
-    /// `[D, hidden_out, 4H]`: the same by direction, halved (the composed step's form).
+    /// `[directions, hidden_out, 4H]`: the same by direction, halved (the composed step's form).
     recurrent_by_direction: Option<Tensor<3>>,
-    /// `[D, H, proj_size]`
+    /// `[directions, hidden, hidden_out]`
     projection: Option<Tensor<3>>,
     hidden_size: usize,
     directions: usize,
@@ -120,9 +120,9 @@ impl JoinedWeights {
 
     /// The input part of every gate's pre-activation (with the biases), for all steps at once.
     ///
-    /// - `input`: `[seq, batch, input_size]`
+    /// - `input`: `[seq, batch, input]`
     ///
-    /// Returns `[seq, D, batch, 4H]`.
+    /// Returns `[seq, directions, batch, 4H]`.
     pub(crate) fn project_inputs(&self, input: Tensor<3>) -> Tensor<4> {
         let [seq, batch, features] = input.dims();
         let mut projected = input
@@ -167,8 +167,8 @@ impl JoinedWeights {
 
     /// One step of every direction.
     ///
-    /// - `gate_inputs`: `[D, batch, 4H]`, this step's slice of [`Self::project_inputs`]
-    /// - `hidden`: `[D, batch, hidden_out]`, `cell`: `[D, batch, H]`
+    /// - `gate_inputs`: `[directions, batch, 4H]`, this step's slice of [`Self::project_inputs`]
+    /// - `hidden`: `[directions, batch, hidden_out]`, `cell`: `[directions, batch, hidden]`
     ///
     /// Returns the new `(hidden, cell)`.
     pub(crate) fn step(
@@ -210,13 +210,13 @@ impl JoinedWeights {
     /// Runs one layer over a whole sequence.
     ///
     /// - `input`: `[seq, batch, features]`
-    /// - `hidden`: `[D, batch, hidden_out]`, `cell`: `[D, batch, H]`: the initial state
-    /// - `mask`: `[seq, D, batch, 1]`, in step order (see [`step_mask`]): 1 where the step is
+    /// - `hidden`: `[directions, batch, hidden_out]`, `cell`: `[directions, batch, hidden]`: the initial state
+    /// - `mask`: `[seq, directions, batch, 1]`, in step order (see [`step_mask`]): 1 where the step is
     ///   real, 0 where it is padding. Padding steps keep the state and output zeros.
-    /// - `recurrent_mask`: `[D, batch, hidden_out]`, multiplies the previous hidden state where
+    /// - `recurrent_mask`: `[directions, batch, hidden_out]`, multiplies the previous hidden state where
     ///   it enters the gates (recurrent dropout)
     ///
-    /// Returns the outputs `[seq, batch, D * hidden_out]` (the reverse direction's re-aligned to
+    /// Returns the outputs `[seq, batch, directions · hidden_out]` (the reverse direction's re-aligned to
     /// forward time) and the final `(hidden, cell)`.
     pub(crate) fn run(
         &self,
@@ -257,7 +257,7 @@ impl JoinedWeights {
     }
 }
 
-/// Reverses the time axis of the second direction of a `[seq, D, ..]` tensor, turning time order
+/// Reverses the time axis of the second direction of a `[seq, directions, ..]` tensor, turning time order
 /// into step order and back (the reverse direction's step `s` is time `seq - 1 - s`).
 fn to_step_order(tensor: Tensor<4>) -> Tensor<4> {
     if tensor.dims()[1] == 1 {
@@ -268,7 +268,7 @@ fn to_step_order(tensor: Tensor<4>) -> Tensor<4> {
     Tensor::cat(vec![forward, reverse], 1)
 }
 
-/// The `[seq, D, batch, 1]` step-order mask of a padded batch: entry `[s, d, b]` is 1 when
+/// The `[seq, directions, batch, 1]` step-order mask of a padded batch: entry `[s, d, b]` is 1 when
 /// the time that direction `d` reaches at step `s` is below `lengths[b]`.
 pub(crate) fn step_mask(
     lengths: &[usize],

@@ -6,8 +6,8 @@ mod common;
 use burn::prelude::*;
 use burn_lstm::backend::BackendChoice;
 use burn_lstm::data::keras_sine_windows;
-use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm::files::{load_module, save_module};
+use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm::train::{LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig};
 
 fn first_epoch_loss(
@@ -58,4 +58,53 @@ fn one_keras_epoch_agrees_across_backends() {
         );
     }
     assert!(losses.len() >= 2 || cfg!(not(all(feature = "flex", feature = "ndarray"))));
+}
+
+/// On a machine without a Vulkan driver the GPU backend neither panics nor hangs (wgpu's
+/// OpenGL fallback did both): the program stops at once with one line naming the fixes.
+#[cfg(feature = "wgpu")]
+#[test]
+fn no_vulkan_adapter_is_one_clear_error_not_a_hang() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(common::program::example("sine"))
+        .args([
+            "--backend",
+            "wgpu",
+            "--epochs",
+            "1",
+            "--progress",
+            "none",
+            "--artifacts",
+        ])
+        .arg(dir.path())
+        // The Vulkan loader finds no driver: as on a machine without one.
+        .env("VK_ICD_FILENAMES", "/nonexistent")
+        .env("VK_DRIVER_FILES", "/nonexistent")
+        .env_remove(burn_lstm::backend::WGPU_API_VARIABLE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the program hung without a Vulkan driver");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    for fix in [
+        "no GPU adapter found through Vulkan",
+        "mesa-vulkan-drivers",
+        "--backend flex",
+    ] {
+        assert!(error[0].contains(fix), "{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -69,7 +69,11 @@ impl Case {
     }
 
     fn hidden_out(&self) -> usize {
-        if self.proj_size > 0 { self.proj_size } else { self.hidden_size }
+        if self.proj_size > 0 {
+            self.proj_size
+        } else {
+            self.hidden_size
+        }
     }
 
     fn layout(&self, features: usize) -> [usize; 3] {
@@ -181,13 +185,41 @@ fn cases() -> Vec<Case> {
     let base = Case::plain(3, 7, 5, 6);
     vec![
         base.clone(),
-        Case { layers: 3, batch_first: false, ..base.clone() },
-        Case { bidirectional: true, layers: 2, ..base.clone() },
-        Case { proj_size: 3, layers: 2, ..base.clone() },
-        Case { bias: false, ..base.clone() },
-        Case { initial_state: true, bidirectional: true, ..base.clone() },
-        Case { lengths: Some(vec![2, 6, 1, 4, 6]), bidirectional: true, ..base.clone() },
-        Case { recurrent_dropout: 0.3, dropout: 0.2, layers: 2, ..base.clone() },
+        Case {
+            layers: 3,
+            batch_first: false,
+            ..base.clone()
+        },
+        Case {
+            bidirectional: true,
+            layers: 2,
+            ..base.clone()
+        },
+        Case {
+            proj_size: 3,
+            layers: 2,
+            ..base.clone()
+        },
+        Case {
+            bias: false,
+            ..base.clone()
+        },
+        Case {
+            initial_state: true,
+            bidirectional: true,
+            ..base.clone()
+        },
+        Case {
+            lengths: Some(vec![2, 6, 1, 4, 6]),
+            bidirectional: true,
+            ..base.clone()
+        },
+        Case {
+            recurrent_dropout: 0.3,
+            dropout: 0.2,
+            layers: 2,
+            ..base.clone()
+        },
         Case {
             layers: 2,
             bidirectional: true,
@@ -203,9 +235,19 @@ fn cases() -> Vec<Case> {
         // Sizes at the edges: one step, one row, one hidden unit; two steps (too few to
         // pack the weights for).
         Case::plain(2, 1, 1, 1),
-        Case { bidirectional: true, proj_size: 2, ..Case::plain(3, 5, 2, 2) },
-        Case { bidirectional: true, ..Case::plain(1, 4, 3, 1) },
-        Case { lengths: Some(vec![1]), ..Case::plain(2, 3, 1, 3) },
+        Case {
+            bidirectional: true,
+            proj_size: 2,
+            ..Case::plain(3, 5, 2, 2)
+        },
+        Case {
+            bidirectional: true,
+            ..Case::plain(1, 4, 3, 1)
+        },
+        Case {
+            lengths: Some(vec![1]),
+            ..Case::plain(2, 3, 1, 3)
+        },
         // Big enough that the layer runs on a thread team, with per-row blocks and lengths.
         Case {
             bidirectional: true,
@@ -214,13 +256,18 @@ fn cases() -> Vec<Case> {
             recurrent_dropout: 0.2,
             ..Case::plain(5, 33, 40, 30)
         },
-        Case { proj_size: 9, ..Case::plain(4, 33, 48, 20) },
+        Case {
+            proj_size: 9,
+            ..Case::plain(4, 33, 48, 20)
+        },
     ]
 }
 
 #[test]
 fn fused_and_composed_paths_agree_on_every_configuration() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (backend, device) in cpu_devices() {
         for case in cases() {
             let data = CaseData::new(&case);
@@ -235,7 +282,10 @@ fn fused_and_composed_paths_agree_on_every_configuration() {
             assert_eq!(composed.len(), fused.len());
             for ((name, a), (_, b)) in composed.into_iter().zip(&fused) {
                 let error = max_abs_diff(&name, a, b);
-                assert!(error < 1e-12, "{backend} {case:?}: {name} differs by {error:e}");
+                assert!(
+                    error < 1e-12,
+                    "{backend} {case:?}: {name} differs by {error:e}"
+                );
             }
         }
     }
@@ -245,7 +295,9 @@ fn fused_and_composed_paths_agree_on_every_configuration() {
 /// dropout draws no mask.
 #[test]
 fn evaluation_matches_training_forward() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex();
     let case = Case {
         bidirectional: true,
@@ -264,10 +316,18 @@ fn evaluation_matches_training_forward() {
     let lengths = case.lengths.as_deref().unwrap();
     let (first, _) = lstm.forward_padded(input.clone(), lengths, None);
     let (second, _) = lstm.forward_padded(input.clone(), lengths, None);
-    assert_eq!(first.clone().into_data(), second.into_data(), "no dropout in evaluation");
+    assert_eq!(
+        first.clone().into_data(),
+        second.into_data(),
+        "no dropout in evaluation"
+    );
     let composed = lstm.clone().with_recurrence(Recurrence::Composed);
     let (reference, _) = composed.forward_padded(input, lengths, None);
-    let error = max_abs_diff("evaluation output", first.into_data(), &reference.into_data());
+    let error = max_abs_diff(
+        "evaluation output",
+        first.into_data(),
+        &reference.into_data(),
+    );
     assert!(error < 1e-12, "evaluation differs by {error:e}");
 }
 
@@ -321,7 +381,9 @@ fn lm_run(
 
 #[test]
 fn fused_output_loss_matches_the_composed_one() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     for tie in [false, true] {
@@ -332,8 +394,22 @@ fn fused_output_loss_matches_the_composed_one() {
         burn_lstm::files::save_module(&config.init(&device), &record).unwrap();
         let tokens: Vec<usize> = (0..40).map(|i| (i * 7 + 3) % 50).collect();
         let targets: Vec<usize> = (0..40).map(|i| (i * 11 + 5) % 50).collect();
-        let composed = lm_run(&config, &device, &record, &tokens, &targets, Recurrence::Composed);
-        let fused = lm_run(&config, &device, &record, &tokens, &targets, Recurrence::Fused);
+        let composed = lm_run(
+            &config,
+            &device,
+            &record,
+            &tokens,
+            &targets,
+            Recurrence::Composed,
+        );
+        let fused = lm_run(
+            &config,
+            &device,
+            &record,
+            &tokens,
+            &targets,
+            Recurrence::Fused,
+        );
         for ((name, a), (_, b)) in composed.into_iter().zip(&fused) {
             let error = max_abs_diff(&name, a, b);
             assert!(error < 2e-5, "tied {tie}: {name} differs by {error:e}");

@@ -82,13 +82,16 @@ fn golden_cases_on_ndarray() {
     check_all("ndarray", &Device::ndarray(), false);
 }
 
-/// wgpu computes in f32 (WGSL has no f64), so it runs the `_f32` cases.
+/// wgpu computes in f32 (WGSL has no f64), so it runs the `_f32` cases; it has no fused
+/// kernels, so the composed operations compute them.
 #[cfg(feature = "wgpu")]
 #[test]
 fn golden_f32_cases_on_wgpu() {
-    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let device = burn_lstm::backend::BackendChoice::Wgpu
+        .device()
+        .expect("a wgpu adapter");
     assert!(device.supports_dtype(DType::F32));
-    check_all("wgpu", &device, true);
+    check_all_with("wgpu", &device, true, Recurrence::Composed);
 }
 
 #[test]

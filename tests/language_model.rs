@@ -8,8 +8,8 @@ use std::fs;
 use burn::prelude::*;
 use burn::tensor::Int;
 use burn_lstm::data::{StreamBatches, Tokenizer, Vocabulary};
-use burn_lstm::models::{LanguageModelConfig, Sampling, StreamTask, generate, score_stream};
 use burn_lstm::files::{load_module, save_module};
+use burn_lstm::models::{LanguageModelConfig, Sampling, StreamTask, generate, score_stream};
 use burn_lstm::train::{
     LrSchedule, OptimizerConfig, ProgressMode, TrainTask, Trainer, TrainingConfig,
 };
@@ -413,7 +413,13 @@ fn a_resumed_run_keeps_pre_trained_embeddings_frozen() {
         let model = load_module(model.init(&device), &artifacts.join("model.bpk")).unwrap();
         model.embedding.weight.val().into_data()
     };
-    let first = run_lm(&[&common[..], &["--epochs", "1", "--glove", vectors.to_str().unwrap()]].concat());
+    let first = run_lm(
+        &[
+            &common[..],
+            &["--epochs", "1", "--glove", vectors.to_str().unwrap()],
+        ]
+        .concat(),
+    );
     assert!(first.status.success(), "{}", text(&first));
     let after_one = embedding();
     let resumed = run_lm(&[&common[..], &["--epochs", "2", "--resume"]].concat());

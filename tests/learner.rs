@@ -25,8 +25,14 @@ fn the_learner_example_trains_an_epoch_and_logs_one_line_per_epoch() {
     let epoch_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
     assert_eq!(epoch_lines.len(), 2, "one line per epoch:\n{log}");
     for (epoch, line) in epoch_lines.iter().enumerate() {
-        assert!(line.starts_with(&format!("epoch {}/2", epoch + 1)), "{line}");
-        assert!(line.contains("train Loss") && line.contains("valid Loss"), "{line}");
+        assert!(
+            line.starts_with(&format!("epoch {}/2", epoch + 1)),
+            "{line}"
+        );
+        assert!(
+            line.contains("train Loss") && line.contains("valid Loss"),
+            "{line}"
+        );
     }
     assert!(
         !stdout.contains("ProgressSnapshot"),

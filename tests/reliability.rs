@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use burn_lstm::LstmError;
 use burn_lstm::data::{StreamBatches, keras_sine_windows, read_corpus};
-use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm::files::{load_module, save_module};
+use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm::train::{
     BatchLoss, Checkpoints, Evaluation, LrSchedule, OptimizerConfig, ProgressMode, TrainTask,
     Trainer, TrainingConfig, read_metrics_csv,

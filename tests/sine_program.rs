@@ -8,8 +8,8 @@ use std::fs;
 use burn::prelude::*;
 use burn_lstm::LstmInit;
 use burn_lstm::data::keras_sine_windows;
-use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm::files::{load_module, save_module};
+use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
 };
@@ -364,7 +364,10 @@ fn a_zero_horizon_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("run");
     let art = artifacts.to_str().unwrap();
-    let trained = run("sine", &["--epochs", "1", "--hidden", "8", "--artifacts", art]);
+    let trained = run(
+        "sine",
+        &["--epochs", "1", "--hidden", "8", "--artifacts", art],
+    );
     assert!(trained.status.success(), "{}", text(&trained));
     let refused = run("sine", &["--predict", "--horizon", "0", "--artifacts", art]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
@@ -388,7 +391,10 @@ fn help_opens_with_the_programs_own_description() {
             "language_model",
             "Train an LSTM language model, evaluate its perplexity, or generate text with it",
         ),
-        ("learner", "Train the sine model (the Keras recipe) with burn-train"),
+        (
+            "learner",
+            "Train the sine model (the Keras recipe) with burn-train",
+        ),
     ] {
         let output = std::process::Command::new(common::program::example(program))
             .arg("--help")

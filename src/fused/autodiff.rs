@@ -89,7 +89,15 @@ fn backward_on<B: Backend, E: Elem>(
     device: &B::Device,
     grads: &mut Gradients,
 ) {
-    let [input, input_weights, bias, recurrent, projection, hidden, cell] = ids;
+    let [
+        input,
+        input_weights,
+        bias,
+        recurrent,
+        projection,
+        hidden,
+        cell,
+    ] = ids;
     let host = |data: TensorData| data.try_into_vec::<E>().expect("the layer's dtype");
     let grad_hidden = host(read_sync(B::float_into_data(grad_hidden)).expect("read a gradient"));
     let grad_output = results.output.map(host);
@@ -117,7 +125,11 @@ fn backward_on<B: Backend, E: Elem>(
         }
     };
     register(input, gradients.input, &shapes.input);
-    register(input_weights, gradients.input_weights, &shapes.input_weights);
+    register(
+        input_weights,
+        gradients.input_weights,
+        &shapes.input_weights,
+    );
     register(bias, gradients.bias, &shapes.bias);
     register(recurrent, gradients.recurrent, &shapes.recurrent);
     register(projection, gradients.projection, &shapes.projection);
@@ -278,5 +290,9 @@ fn untracked_results<B: Backend, C: CheckpointStrategy>(
         OpsKind::UnTracked(prep) => prep.finish(primitive),
         OpsKind::Tracked(_) => unreachable!("an untracked parent has untracked children"),
     };
-    (untracked(output), final_hidden.clone(), untracked(final_cell))
+    (
+        untracked(output),
+        final_hidden.clone(),
+        untracked(final_cell),
+    )
 }

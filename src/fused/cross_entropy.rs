@@ -30,40 +30,44 @@ use rayon::prelude::*;
 /// Rows of logits one task of the thread pool takes at a time.
 const ROWS_PER_TASK: usize = 16;
 
-with_widest_simd!(fn log_sum_exp_row<E>(logits: &[E], scratch: &mut [E], out: &mut E) {
-    // Sixteen running maxima and sums, so the reductions vectorise.
-    let mut maxima = [E::neg_infinity(); 16];
-    let mut chunks = logits.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, &v) in maxima.iter_mut().zip(chunk) {
-            *lane = if v > *lane { v } else { *lane };
+with_widest_simd!(
+    fn log_sum_exp_row<E>(logits: &[E], scratch: &mut [E], out: &mut E) {
+        // Sixteen running maxima and sums, so the reductions vectorise.
+        let mut maxima = [E::neg_infinity(); 16];
+        let mut chunks = logits.chunks_exact(16);
+        for chunk in &mut chunks {
+            for (lane, &v) in maxima.iter_mut().zip(chunk) {
+                *lane = if v > *lane { v } else { *lane };
+            }
         }
-    }
-    let max = chunks
-        .remainder()
-        .iter()
-        .chain(&maxima)
-        .fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
-    for (e, &v) in scratch.iter_mut().zip(logits) {
-        *e = (v - max).exp_activation();
-    }
-    let mut lanes = [E::zero(); 16];
-    let mut chunks = scratch.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = *lane + v;
+        let max = chunks
+            .remainder()
+            .iter()
+            .chain(&maxima)
+            .fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
+        for (e, &v) in scratch.iter_mut().zip(logits) {
+            *e = (v - max).exp_activation();
         }
+        let mut lanes = [E::zero(); 16];
+        let mut chunks = scratch.chunks_exact(16);
+        for chunk in &mut chunks {
+            for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                *lane = *lane + v;
+            }
+        }
+        let tail = chunks.remainder().iter().fold(E::zero(), |a, &v| a + v);
+        let sum = lanes.iter().fold(tail, |a, &v| a + v);
+        *out = max + sum.ln();
     }
-    let tail = chunks.remainder().iter().fold(E::zero(), |a, &v| a + v);
-    let sum = lanes.iter().fold(tail, |a, &v| a + v);
-    *out = max + sum.ln();
-});
+);
 
-with_widest_simd!(fn softmax_gradient_row<E>(row: &mut [E], log_sum_exp: E, scale: E) {
-    for v in row.iter_mut() {
-        *v = (*v - log_sum_exp).exp_activation() * scale;
+with_widest_simd!(
+    fn softmax_gradient_row<E>(row: &mut [E], log_sum_exp: E, scale: E) {
+        for v in row.iter_mut() {
+            *v = (*v - log_sum_exp).exp_activation() * scale;
+        }
     }
-});
+);
 
 /// The targets of a fused cross-entropy, and how its weight is laid out.
 #[derive(Clone, Debug)]

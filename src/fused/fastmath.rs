@@ -26,7 +26,10 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // 2ⁿ from the bits: `shifted` holds n in its low mantissa bits (its bits are those of
     // 1.5·2²³ plus n). Integer arithmetic on the bits vectorises; a float-to-int cast does not.
-    let biased = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()).wrapping_add(127);
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUNDER.to_bits())
+        .wrapping_add(127);
     let scale = f32::from_bits(biased << 23);
     p * scale
 }

@@ -12,7 +12,9 @@ use super::fastmath;
 
 /// The element types the fused kernels run in, with their activations: f32 uses the
 /// vectorisable approximations of [`fastmath`], f64 the exact libm functions.
-pub(crate) trait Elem: Float + burn::tensor::Element + bytemuck::Pod + Send + Sync + 'static {
+pub(crate) trait Elem:
+    Float + burn::tensor::Element + bytemuck::Pod + Send + Sync + 'static
+{
     /// `self · a + b` with one rounding: one instruction where the caller is compiled for
     /// FMA (always inlined, so the tile kernels get it).
     fn fused_mul_add(self, a: Self, b: Self) -> Self;
@@ -159,7 +161,10 @@ pub(crate) enum HostValues<E> {
     /// A handle on the tensor (its buffer is shared, never written while held: burn copies a
     /// shared buffer before writing it).
     #[cfg(feature = "flex")]
-    Flex(FloatTensor<burn::backend::Flex>, std::marker::PhantomData<E>),
+    Flex(
+        FloatTensor<burn::backend::Flex>,
+        std::marker::PhantomData<E>,
+    ),
 }
 
 impl<E: Elem> std::ops::Deref for HostValues<E> {

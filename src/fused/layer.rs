@@ -139,7 +139,11 @@ impl<E: Elem> LayerWeights<E> {
         self.projection.as_ref().map(|values| MatrixRef {
             values: values.clone(),
             offset: d * hidden * hidden_out,
-            strides: if transposed { (1, hidden_out) } else { (hidden_out, 1) },
+            strides: if transposed {
+                (1, hidden_out)
+            } else {
+                (hidden_out, 1)
+            },
             rows: if transposed { hidden_out } else { hidden },
         })
     }
@@ -389,6 +393,8 @@ impl Schedule {
         if self.order.is_none() && !dims.batch_first {
             return values;
         }
+        // Borrowed once: a lent tensor's slice is checked on every borrow.
+        let values: &[E] = &values;
         let mut reordered = Vec::with_capacity(values.len());
         for t in 0..dims.steps {
             for i in 0..dims.batch {
@@ -421,74 +427,93 @@ fn copy_row<E: Elem>(target: &mut [E], i: usize, source: &[E], row: usize, width
     target[i * width..(i + 1) * width].copy_from_slice(&source[row * width..(row + 1) * width]);
 }
 
-with_widest_simd!(fn cell_rows<E>(gates: &mut [E], bias: &[E], cell: &mut [E], activated: &mut [E], hidden: usize) {
-    // Per row: the gates' pre-activations (plus bias) → activations in place; c ← f·c + i·g;
-    // activated ← o·tanh(c).
-    let width = 4 * hidden;
-    for ((z, c), h) in gates
-        .chunks_exact_mut(width)
-        .zip(cell.chunks_exact_mut(hidden))
-        .zip(activated.chunks_exact_mut(hidden))
-    {
-        if !bias.is_empty() {
-            for (v, &b) in z.iter_mut().zip(bias) {
-                *v = *v + b;
+with_widest_simd!(
+    fn cell_rows<E>(
+        gates: &mut [E],
+        bias: &[E],
+        cell: &mut [E],
+        activated: &mut [E],
+        hidden: usize,
+    ) {
+        // Per row: the gates' pre-activations (plus bias) → activations in place; c ← f·c + i·g;
+        // activated ← o·tanh(c).
+        let width = 4 * hidden;
+        for ((z, c), h) in gates
+            .chunks_exact_mut(width)
+            .zip(cell.chunks_exact_mut(hidden))
+            .zip(activated.chunks_exact_mut(hidden))
+        {
+            if !bias.is_empty() {
+                for (v, &b) in z.iter_mut().zip(bias) {
+                    *v = *v + b;
+                }
+            }
+            for v in &mut z[..3 * hidden] {
+                *v = v.sigmoid();
+            }
+            for v in &mut z[3 * hidden..] {
+                *v = v.tanh_activation();
+            }
+            let (i, rest) = z.split_at(hidden);
+            let (f, rest) = rest.split_at(hidden);
+            let (o, g) = rest.split_at(hidden);
+            for k in 0..hidden {
+                let next = f[k] * c[k] + i[k] * g[k];
+                c[k] = next;
+                h[k] = o[k] * next.tanh_activation();
             }
         }
-        for v in &mut z[..3 * hidden] {
-            *v = v.sigmoid();
-        }
-        for v in &mut z[3 * hidden..] {
-            *v = v.tanh_activation();
-        }
-        let (i, rest) = z.split_at(hidden);
-        let (f, rest) = rest.split_at(hidden);
-        let (o, g) = rest.split_at(hidden);
-        for k in 0..hidden {
-            let next = f[k] * c[k] + i[k] * g[k];
-            c[k] = next;
-            h[k] = o[k] * next.tanh_activation();
-        }
     }
-});
+);
 
-with_widest_simd!(fn cell_gradient_rows<E>(gates: &mut [E], cells: &[E], previous_cells: &[E], grad_activated: &[E], grad_cell: &mut [E], hidden: usize) {
-    // Per row: activated gates → the gradient of their pre-activations, in place; grad_cell
-    // from the gradient after the step to the gradient before it.
-    let one = E::one();
-    let width = 4 * hidden;
-    for (row, z) in gates.chunks_exact_mut(width).enumerate() {
-        let range = row * hidden..(row + 1) * hidden;
-        let (c, c_prev) = (&cells[range.clone()], &previous_cells[range.clone()]);
-        let (dh, dc) = (&grad_activated[range.clone()], &mut grad_cell[range]);
-        let (i, rest) = z.split_at_mut(hidden);
-        let (f, rest) = rest.split_at_mut(hidden);
-        let (o, g) = rest.split_at_mut(hidden);
-        for k in 0..hidden {
-            let (ik, fk, ok, gk) = (i[k], f[k], o[k], g[k]);
-            let tanh = c[k].tanh_activation();
-            let dc_total = dc[k] + dh[k] * ok * (one - tanh * tanh);
-            i[k] = dc_total * gk * ik * (one - ik);
-            f[k] = dc_total * c_prev[k] * fk * (one - fk);
-            o[k] = dh[k] * tanh * ok * (one - ok);
-            g[k] = dc_total * ik * (one - gk * gk);
-            dc[k] = dc_total * fk;
+with_widest_simd!(
+    fn cell_gradient_rows<E>(
+        gates: &mut [E],
+        cells: &[E],
+        previous_cells: &[E],
+        grad_activated: &[E],
+        grad_cell: &mut [E],
+        hidden: usize,
+    ) {
+        // Per row: activated gates → the gradient of their pre-activations, in place; grad_cell
+        // from the gradient after the step to the gradient before it.
+        let one = E::one();
+        let width = 4 * hidden;
+        for (row, z) in gates.chunks_exact_mut(width).enumerate() {
+            let range = row * hidden..(row + 1) * hidden;
+            let (c, c_prev) = (&cells[range.clone()], &previous_cells[range.clone()]);
+            let (dh, dc) = (&grad_activated[range.clone()], &mut grad_cell[range]);
+            let (i, rest) = z.split_at_mut(hidden);
+            let (f, rest) = rest.split_at_mut(hidden);
+            let (o, g) = rest.split_at_mut(hidden);
+            for k in 0..hidden {
+                let (ik, fk, ok, gk) = (i[k], f[k], o[k], g[k]);
+                let tanh = c[k].tanh_activation();
+                let dc_total = dc[k] + dh[k] * ok * (one - tanh * tanh);
+                i[k] = dc_total * gk * ik * (one - ik);
+                f[k] = dc_total * c_prev[k] * fk * (one - fk);
+                o[k] = dh[k] * tanh * ok * (one - ok);
+                g[k] = dc_total * ik * (one - gk * gk);
+                dc[k] = dc_total * fk;
+            }
         }
     }
-});
+);
 
-with_widest_simd!(fn activated_rows<E>(gates: &[E], cells: &[E], activated: &mut [E], hidden: usize) {
-    // o·tanh(c) again, from the saved gates and cell states (the projection's input).
-    for ((z, c), h) in gates
-        .chunks_exact(4 * hidden)
-        .zip(cells.chunks_exact(hidden))
-        .zip(activated.chunks_exact_mut(hidden))
-    {
-        for k in 0..hidden {
-            h[k] = z[2 * hidden + k] * c[k].tanh_activation();
+with_widest_simd!(
+    fn activated_rows<E>(gates: &[E], cells: &[E], activated: &mut [E], hidden: usize) {
+        // o·tanh(c) again, from the saved gates and cell states (the projection's input).
+        for ((z, c), h) in gates
+            .chunks_exact(4 * hidden)
+            .zip(cells.chunks_exact(hidden))
+            .zip(activated.chunks_exact_mut(hidden))
+        {
+            for k in 0..hidden {
+                h[k] = z[2 * hidden + k] * c[k].tanh_activation();
+            }
         }
     }
-});
+);
 
 /// Runs the layer. With `train`, also returns what [`backward`] needs (with `keep_input`, the
 /// input too, for the input weights' gradient).
@@ -655,7 +680,11 @@ impl<E: Elem> ForwardUnit<'_, E> {
         // The unit's state, its rows in internal order.
         let mut h = vec![E::zero(); rows * hidden_out];
         let mut c = vec![E::zero(); rows * hidden];
-        let mut mask = self.initial.recurrent_mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
+        let mut mask = self
+            .initial
+            .recurrent_mask
+            .as_ref()
+            .map(|_| vec![E::zero(); rows * hidden_out]);
         for i in 0..rows {
             copy_row(&mut h, i, &self.initial.hidden, state_row(i), hidden_out);
             copy_row(&mut c, i, &self.initial.cell, state_row(i), hidden);
@@ -700,7 +729,11 @@ impl<E: Elem> ForwardUnit<'_, E> {
                 false => time(i) * dims.batch + first + i,
             };
             let (input, input_stride): (&[E], usize) = if aligned {
-                let stride = if self.input_batch_first { dims.steps } else { 1 };
+                let stride = if self.input_batch_first {
+                    dims.steps
+                } else {
+                    1
+                };
                 (&self.input[input_row(0) * features..], stride * features)
             } else {
                 step_input.resize(rows * features, E::zero());
@@ -711,7 +744,12 @@ impl<E: Elem> ForwardUnit<'_, E> {
             };
             let recurrent_input: &[E] = match (&mask, &mut masked) {
                 (Some(mask), Some(masked)) => {
-                    for ((m, &hv), &mv) in masked.iter_mut().zip(&h).zip(mask).take(active * hidden_out) {
+                    for ((m, &hv), &mv) in masked
+                        .iter_mut()
+                        .zip(&h)
+                        .zip(mask)
+                        .take(active * hidden_out)
+                    {
                         *m = hv * mv;
                     }
                     masked
@@ -721,19 +759,43 @@ impl<E: Elem> ForwardUnit<'_, E> {
             if let Some(hidden_in) = &buffers.hidden_in {
                 for i in 0..active {
                     // SAFETY: this unit's row.
-                    let row = unsafe { hidden_in.rows(dims.row(d, time(i), first + i) * hidden_out, hidden_out) };
+                    let row = unsafe {
+                        hidden_in.rows(dims.row(d, time(i), first + i) * hidden_out, hidden_out)
+                    };
                     row.copy_from_slice(&recurrent_input[i * hidden_out..(i + 1) * hidden_out]);
                 }
             }
             let parts = [
-                LhsPart { values: input, row: input_stride, col: 1, k: features },
-                LhsPart { values: recurrent_input, row: hidden_out, col: 1, k: hidden_out },
+                LhsPart {
+                    values: input,
+                    row: input_stride,
+                    col: 1,
+                    k: features,
+                },
+                LhsPart {
+                    values: recurrent_input,
+                    row: hidden_out,
+                    col: 1,
+                    k: hidden_out,
+                },
             ];
             self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
             match self.packed.projection.get(d) {
-                None => cell_rows(gates, bias, &mut c[..active * hidden], &mut h[..active * hidden], hidden),
+                None => cell_rows(
+                    gates,
+                    bias,
+                    &mut c[..active * hidden],
+                    &mut h[..active * hidden],
+                    hidden,
+                ),
                 Some(projection) => {
-                    cell_rows(gates, bias, &mut c[..active * hidden], &mut activated[..active * hidden], hidden);
+                    cell_rows(
+                        gates,
+                        bias,
+                        &mut c[..active * hidden],
+                        &mut activated[..active * hidden],
+                        hidden,
+                    );
                     projection.multiply(&mut h, hidden_out, false, &activated, (hidden, 1), active);
                 }
             }
@@ -749,7 +811,8 @@ impl<E: Elem> ForwardUnit<'_, E> {
                     let row = unsafe { cells.rows(dims.row(d, t, first + i) * hidden, hidden) };
                     row.copy_from_slice(&c[i * hidden..(i + 1) * hidden]);
                 }
-                let out = dims.sequence_row(t, schedule.original(first + i)) * out_width + d * hidden_out;
+                let out =
+                    dims.sequence_row(t, schedule.original(first + i)) * out_width + d * hidden_out;
                 // SAFETY: this unit's direction of its row.
                 let out = unsafe { buffers.output.rows(out, hidden_out) };
                 out.copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
@@ -940,7 +1003,10 @@ impl<E: Elem> BackwardUnit<'_, E> {
         let state_row = |i: usize| d * dims.batch + schedule.original(first + i);
         let mut dh = vec![E::zero(); rows * hidden_out];
         let mut dc = vec![E::zero(); rows * hidden];
-        let mut mask = saved.recurrent_mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
+        let mut mask = saved
+            .recurrent_mask
+            .as_ref()
+            .map(|_| vec![E::zero(); rows * hidden_out]);
         for i in 0..rows {
             if let Some(grad) = self.grad_hidden {
                 copy_row(&mut dh, i, grad, state_row(i), hidden_out);
@@ -955,13 +1021,23 @@ impl<E: Elem> BackwardUnit<'_, E> {
         let projection = saved.weights.projection.as_ref();
         let mut sums = UnitSums {
             bias: vec![E::zero(); if self.wanted.bias { width } else { 0 }],
-            projection: vec![E::zero(); if projection.is_some() { hidden * hidden_out } else { 0 }],
+            projection: vec![
+                E::zero();
+                if projection.is_some() {
+                    hidden * hidden_out
+                } else {
+                    0
+                }
+            ],
         };
         let mut gathered = Vec::new();
         let mut cells = vec![E::zero(); rows * hidden];
         let mut previous_cells = vec![E::zero(); rows * hidden];
         let (mut activated, mut grad_activated) = match projection {
-            Some(_) => (vec![E::zero(); rows * hidden], vec![E::zero(); rows * hidden]),
+            Some(_) => (
+                vec![E::zero(); rows * hidden],
+                vec![E::zero(); rows * hidden],
+            ),
             None => (Vec::new(), Vec::new()),
         };
         let recurrent = &self.packed.recurrent[d];
@@ -979,7 +1055,13 @@ impl<E: Elem> BackwardUnit<'_, E> {
                 cells[i * hidden..(i + 1) * hidden]
                     .copy_from_slice(&saved.cells[row * hidden..(row + 1) * hidden]);
                 match step {
-                    0 => copy_row(&mut previous_cells, i, &saved.initial_cell, state_row(i), hidden),
+                    0 => copy_row(
+                        &mut previous_cells,
+                        i,
+                        &saved.initial_cell,
+                        state_row(i),
+                        hidden,
+                    ),
                     _ => {
                         let row = dims.row(d, time(i, step - 1), first + i);
                         previous_cells[i * hidden..(i + 1) * hidden]
@@ -1009,7 +1091,11 @@ impl<E: Elem> BackwardUnit<'_, E> {
                 gathered.resize(rows * width, E::zero());
                 for i in 0..active {
                     // SAFETY: this unit's row.
-                    let row = unsafe { buffers.gates.rows(dims.row(d, time(i, step), first + i) * width, width) };
+                    let row = unsafe {
+                        buffers
+                            .gates
+                            .rows(dims.row(d, time(i, step), first + i) * width, width)
+                    };
                     gathered[i * width..(i + 1) * width].copy_from_slice(row);
                 }
                 &mut gathered[..active * width]
@@ -1026,7 +1112,12 @@ impl<E: Elem> BackwardUnit<'_, E> {
                         (hidden_out, 1),
                         active,
                     );
-                    activated_rows(gates, &cells[..active * hidden], &mut activated[..active * hidden], hidden);
+                    activated_rows(
+                        gates,
+                        &cells[..active * hidden],
+                        &mut activated[..active * hidden],
+                        hidden,
+                    );
                     matmul(
                         &mut sums.projection,
                         hidden_out,
@@ -1066,7 +1157,11 @@ impl<E: Elem> BackwardUnit<'_, E> {
             if !aligned {
                 for i in 0..active {
                     // SAFETY: this unit's row.
-                    let row = unsafe { buffers.gates.rows(dims.row(d, time(i, step), first + i) * width, width) };
+                    let row = unsafe {
+                        buffers
+                            .gates
+                            .rows(dims.row(d, time(i, step), first + i) * width, width)
+                    };
                     row.copy_from_slice(&gathered[i * width..(i + 1) * width]);
                 }
             }

@@ -74,7 +74,10 @@ struct HostCall<E> {
     inputs: LayerInputs<E>,
 }
 
-fn host_call<B: HostTensors, E: Elem>(tensors: &LayerPrimitives<'_, B>, call: &LayerCall) -> HostCall<E> {
+fn host_call<B: HostTensors, E: Elem>(
+    tensors: &LayerPrimitives<'_, B>,
+    call: &LayerCall,
+) -> HostCall<E> {
     let host = |tensor: &FloatTensor<B>| B::host_values::<E>(tensor);
     let shared = |tensor: &FloatTensor<B>| std::sync::Arc::new(host(tensor));
     HostCall {
@@ -185,9 +188,20 @@ fn inference<B: HostTensors>(
     recurrent_mask: FloatTensor<B>,
     call: LayerCall,
 ) -> LayerResults<B> {
-    fn run<B: HostTensors, E: Elem>(primitives: [FloatTensor<B>; 8], call: &LayerCall) -> LayerResults<B> {
-        let [input, input_weights, bias, recurrent_weights, projection, hidden, cell, mask] =
-            &primitives;
+    fn run<B: HostTensors, E: Elem>(
+        primitives: [FloatTensor<B>; 8],
+        call: &LayerCall,
+    ) -> LayerResults<B> {
+        let [
+            input,
+            input_weights,
+            bias,
+            recurrent_weights,
+            projection,
+            hidden,
+            cell,
+            mask,
+        ] = &primitives;
         let tensors = LayerPrimitives {
             input,
             input_weights,
@@ -298,10 +312,14 @@ pub(crate) fn lstm_layer(
         tensors.input_weights.into_dispatch(),
         tensors.bias.map_or_else(stand_in, Tensor::into_dispatch),
         tensors.recurrent_weights.into_dispatch(),
-        tensors.projection.map_or_else(stand_in, Tensor::into_dispatch),
+        tensors
+            .projection
+            .map_or_else(stand_in, Tensor::into_dispatch),
         tensors.hidden.into_dispatch(),
         tensors.cell.into_dispatch(),
-        tensors.recurrent_mask.map_or_else(stand_in, Tensor::into_dispatch),
+        tensors
+            .recurrent_mask
+            .map_or_else(stand_in, Tensor::into_dispatch),
         call,
     );
     (

@@ -26,8 +26,6 @@ pub(crate) struct MatrixRef<E> {
     pub rows: usize,
 }
 
-
-
 /// A right-hand side `[k, n]`, packed for [`PackedRhs::multiply`].
 #[derive(Debug)]
 pub(crate) struct PackedRhs<E> {
@@ -162,7 +160,10 @@ impl<E: Elem> PackedRhs<E> {
         if m == 0 || self.n == 0 {
             return;
         }
-        assert!(dst.len() >= (m - 1) * dst_row + self.n, "product destination too small");
+        assert!(
+            dst.len() >= (m - 1) * dst_row + self.n,
+            "product destination too small"
+        );
         assert!(parts.len() <= 2, "at most two parts");
         assert_eq!(
             parts.iter().map(|part| part.k).sum::<usize>(),
@@ -442,7 +443,8 @@ unsafe fn accumulate<E: Elem, const R: usize, const NR: usize>(
     mut panel: *const E,
 ) -> *const E {
     // One pointer per row, so each step of `k` is one load per row.
-    let rows: [*const E; R] = std::array::from_fn(|r| segment.values.wrapping_add((row + r) * segment.row));
+    let rows: [*const E; R] =
+        std::array::from_fn(|r| segment.values.wrapping_add((row + r) * segment.row));
     // SAFETY: by the caller's promise.
     unsafe {
         for kk in 0..segment.k {
@@ -467,7 +469,17 @@ mod tests {
     /// The packed products give the plain product's values, for every tile remainder.
     #[test]
     fn packed_products_match_the_plain_product() {
-        for (m, k, n) in [(1, 1, 1), (2, 3, 40), (7, 5, 3), (8, 4, 17), (32, 256, 1024), (13, 17, 50), (61, 9, 33), (200, 7, 9), (9, 1100, 20)] {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (2, 3, 40),
+            (7, 5, 3),
+            (8, 4, 17),
+            (32, 256, 1024),
+            (13, 17, 50),
+            (61, 9, 33),
+            (200, 7, 9),
+            (9, 1100, 20),
+        ] {
             let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
             let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
             let mut expected = vec![1.0f32; m * n];
@@ -479,7 +491,12 @@ mod tests {
                 }
             }
             let shared = Arc::new(HostValues::from(rhs.clone()));
-            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let matrix = |offset, strides, rows| MatrixRef {
+                values: shared.clone(),
+                offset,
+                strides,
+                rows,
+            };
             let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![1.0f32; m * n];
             packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
@@ -505,11 +522,24 @@ mod tests {
                 strides: (1, k - split),
                 rows: k - split,
             };
-            let stacked =
-                PackedRhs::pack_stacked(vec![matrix(0, (n, 1), split), bottom_t], n, MIN_USES_TO_PACK);
+            let stacked = PackedRhs::pack_stacked(
+                vec![matrix(0, (n, 1), split), bottom_t],
+                n,
+                MIN_USES_TO_PACK,
+            );
             let parts = [
-                LhsPart { values: &lhs, row: k, col: 1, k: split },
-                LhsPart { values: &lhs[split..], row: k, col: 1, k: k - split },
+                LhsPart {
+                    values: &lhs,
+                    row: k,
+                    col: 1,
+                    k: split,
+                },
+                LhsPart {
+                    values: &lhs[split..],
+                    row: k,
+                    col: 1,
+                    k: k - split,
+                },
             ];
             let mut dst = vec![1.0f32; m * n];
             stacked.multiply_parts(&mut dst, n, true, &parts, m);
@@ -523,19 +553,49 @@ mod scratch_timing {
     #[test]
     #[ignore]
     fn timing() {
-        for (m, k, n) in [(1, 256, 1024), (2, 256, 1024), (8,256,1024), (20,256,1024), (32, 256, 1024), (64, 256, 1024), (32, 1024, 256), (10, 200, 800), (16, 50, 200), (6, 10, 40)] {
+        for (m, k, n) in [
+            (1, 256, 1024),
+            (2, 256, 1024),
+            (8, 256, 1024),
+            (20, 256, 1024),
+            (32, 256, 1024),
+            (64, 256, 1024),
+            (32, 1024, 256),
+            (10, 200, 800),
+            (16, 50, 200),
+            (6, 10, 40),
+        ] {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
             let shared = Arc::new(HostValues::from(rhs.clone()));
-            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let matrix = |offset, strides, rows| MatrixRef {
+                values: shared.clone(),
+                offset,
+                strides,
+                rows,
+            };
             let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
             let t = std::time::Instant::now();
-            for _ in 0..iters { packed.multiply(&mut dst, n, true, &lhs, (k, 1), m); }
+            for _ in 0..iters {
+                packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
+            }
             let ours = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             let t = std::time::Instant::now();
-            for _ in 0..iters { matmul(&mut dst, n, true, &lhs, (k, 1), &rhs, (n, 1), (m, n, k), false); }
+            for _ in 0..iters {
+                matmul(
+                    &mut dst,
+                    n,
+                    true,
+                    &lhs,
+                    (k, 1),
+                    &rhs,
+                    (n, 1),
+                    (m, n, k),
+                    false,
+                );
+            }
             let theirs = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             println!("{m}x{k}·{k}x{n}: packed {ours:.1} GFLOP/s, gemm {theirs:.1}");
         }
@@ -543,11 +603,25 @@ mod scratch_timing {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
             let shared = Arc::new(HostValues::from(rhs.clone()));
-            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let matrix = |offset, strides, rows| MatrixRef {
+                values: shared.clone(),
+                offset,
+                strides,
+                rows,
+            };
             let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let iters = (4e9 / (2.0 * (m * n * k) as f64)) as usize + 1;
             let t = std::time::Instant::now();
-            rayon::scope(|s| for _ in 0..2 { s.spawn(|_| { let mut dst = vec![0.0f32; m * n]; for _ in 0..iters { packed.multiply(&mut dst, n, true, &lhs, (k, 1), m); } }); });
+            rayon::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|_| {
+                        let mut dst = vec![0.0f32; m * n];
+                        for _ in 0..iters {
+                            packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
+                        }
+                    });
+                }
+            });
             let ours = 2.0 * 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             println!("{m}x{k}·{k}x{n} two threads at once: packed {ours:.1} GFLOP/s in all");
         }
@@ -555,15 +629,34 @@ mod scratch_timing {
             let lhs = vec![0.5f32; m * k];
             let rhs = vec![0.25f32; k * n];
             let shared = Arc::new(HostValues::from(rhs.clone()));
-            let matrix = |offset, strides, rows| MatrixRef { values: shared.clone(), offset, strides, rows };
+            let matrix = |offset, strides, rows| MatrixRef {
+                values: shared.clone(),
+                offset,
+                strides,
+                rows,
+            };
             let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
             let mut dst = vec![0.0f32; m * n];
             let iters = 10;
             let t = std::time::Instant::now();
-            for _ in 0..iters { packed.multiply_rows_parallel(&mut dst, n, false, &lhs, k, m); }
+            for _ in 0..iters {
+                packed.multiply_rows_parallel(&mut dst, n, false, &lhs, k, m);
+            }
             let ours = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             let t = std::time::Instant::now();
-            for _ in 0..iters { matmul(&mut dst, n, false, &lhs, (k, 1), &rhs, (n, 1), (m, n, k), true); }
+            for _ in 0..iters {
+                matmul(
+                    &mut dst,
+                    n,
+                    false,
+                    &lhs,
+                    (k, 1),
+                    &rhs,
+                    (n, 1),
+                    (m, n, k),
+                    true,
+                );
+            }
             let theirs = 2.0 * (m * n * k * iters) as f64 / t.elapsed().as_secs_f64() / 1e9;
             println!("{m}x{k}·{k}x{n} parallel: packed {ours:.1} GFLOP/s, gemm {theirs:.1}");
         }

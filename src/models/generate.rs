@@ -59,7 +59,9 @@ pub fn generate(
         Tensor::from_data(TensorData::new(values, [1, tokens.len()]), &device)
     };
     // The weights stay as they are: join them once, not for every token.
-    let lstm = model.lstm.prepared(&device, model.embedding.weight.val().dtype());
+    let lstm = model
+        .lstm
+        .prepared(&device, model.embedding.weight.val().dtype());
     let (logits, mut state) = model.forward_prepared(&lstm, as_tensor(&prompt), None);
     let [_, steps, vocab_size] = logits.dims();
     let mut last: Vec<f64> = logits
@@ -108,7 +110,10 @@ fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRn
         candidates.truncate(k);
         candidates.sort_by(more_likely);
     }
-    let top = candidates.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+    let top = candidates
+        .iter()
+        .map(|c| c.1)
+        .fold(f64::NEG_INFINITY, f64::max);
     let weights: Vec<f64> = candidates
         .iter()
         .map(|&(_, l)| ((l - top) / sampling.temperature).exp())

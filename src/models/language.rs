@@ -91,7 +91,11 @@ impl LanguageModelConfig {
         }
         // Between layers: a one-layer LSTM has no place for it (the embeddings' and the
         // output's dropout below still apply).
-        let between_layers = if self.num_layers > 1 { self.dropout } else { 0.0 };
+        let between_layers = if self.num_layers > 1 {
+            self.dropout
+        } else {
+            0.0
+        };
         let lstm = LstmConfig::new(self.embedding_size, self.hidden_size)
             .with_num_layers(self.num_layers)
             .with_dropout(between_layers)
@@ -204,7 +208,7 @@ impl LanguageModel {
             .reshape([batch, seq, self.vocab_size()])
     }
 
-    /// Dropout and the optional dense ReLU layer: `[batch, seq, F]`.
+    /// Dropout and the optional dense ReLU layer: `[batch, seq, features]`.
     fn features(&self, hidden: Tensor<3>) -> Tensor<3> {
         let mut features = self.dropout.forward(hidden);
         if let Some(dense) = &self.dense {
@@ -213,7 +217,7 @@ impl LanguageModel {
         features
     }
 
-    /// The output layer's weight (as stored: `[F, vocab]`, or the embedding `[vocab, F]`
+    /// The output layer's weight (as stored: `[features, vocab]`, or the embedding `[vocab, features]`
     /// when tied, which the flag says) and bias `[vocab]`.
     fn output_parameters(&self) -> (Tensor<2>, bool, Tensor<1>) {
         match (&self.output, &self.tied_bias) {
@@ -230,14 +234,14 @@ impl LanguageModel {
         }
     }
 
-    /// `[n, F]` features → `[n, vocab]` logits.
+    /// `[rows, features]` → `[rows, vocab]` logits.
     fn output_projection(&self, features: Tensor<2>) -> Tensor<2> {
         let (weight, tied, bias) = self.output_parameters();
         let weight = if tied { weight.transpose() } else { weight };
         features.matmul(weight) + bias.unsqueeze_dim(0)
     }
 
-    /// Mean next-token cross-entropy of `features` `[n, F]` against `targets` (`n` token
+    /// Mean next-token cross-entropy of `features` `[rows, features]` against `targets` (`rows` token
     /// indices), not counting targets equal to `ignore`. On the CPU backends the output layer
     /// and the loss run as one fused operation (unless the LSTM is set to
     /// [`Recurrence::Composed`], which the loss follows).
@@ -248,7 +252,8 @@ impl LanguageModel {
         ignore: Option<usize>,
     ) -> Tensor<1> {
         let device = features.device();
-        if self.lstm.recurrence == Recurrence::Fused && fused::supported(&device, features.dtype()) {
+        if self.lstm.recurrence == Recurrence::Fused && fused::supported(&device, features.dtype())
+        {
             let (weight, transposed, bias) = self.output_parameters();
             let targets = fused::Targets {
                 indices: Arc::new(targets.to_vec()),
@@ -308,7 +313,7 @@ impl LanguageModel {
         Ok(features.reshape([batch, width]))
     }
 
-    /// Mean cross-entropy of `logits` `[n, vocab]` against `targets` `[n]`, ignoring targets
+    /// Mean cross-entropy of `logits` `[rows, vocab]` against `targets` `[rows]`, ignoring targets
     /// equal to `ignore` (the padding index).
     pub fn cross_entropy(
         logits: Tensor<2>,

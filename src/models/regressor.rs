@@ -87,9 +87,9 @@ pub struct SequenceRegressor {
 impl SequenceRegressor {
     /// A prediction from the whole window.
     ///
-    /// - `input`: `[batch, seq, input_size]`
+    /// - `input`: `[batch, seq, input]`
     ///
-    /// Returns `[batch, output_size]`, read from the final hidden state of the last layer
+    /// Returns `[batch, outputs]`, read from the final hidden state of the last layer
     /// (both directions of a bidirectional LSTM: the forward one after the last step, the
     /// reverse one after the first).
     pub fn forward(&self, input: Tensor<3>) -> Tensor<2> {
@@ -99,9 +99,9 @@ impl SequenceRegressor {
 
     /// A prediction at every step.
     ///
-    /// - `input`: `[batch, seq, input_size]`
+    /// - `input`: `[batch, seq, input]`
     ///
-    /// Returns `[batch, seq, output_size]`.
+    /// Returns `[batch, seq, outputs]`.
     pub fn forward_every_step(&self, input: Tensor<3>) -> Tensor<3> {
         let (output, _) = self.lstm.forward(input, None);
         self.head.forward(output)

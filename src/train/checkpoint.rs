@@ -21,9 +21,7 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LstmError, Result};
-use crate::files::{
-    load_module, read_text, remove_partial_files, save_module, write_atomic,
-};
+use crate::files::{load_module, read_text, remove_partial_files, save_module, write_atomic};
 use crate::train::metrics::EpochRecord;
 
 /// Where training stands: enough to continue exactly where it stopped.

@@ -8,8 +8,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use crate::error::{LstmError, Result};
-use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::files::{remove_partial_files, save_module};
+use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
 use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
 use crate::train::progress::{Progress, ProgressMode};

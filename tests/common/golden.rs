@@ -177,7 +177,10 @@ pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) ->
                 .unwrap_or_else(|err| panic!("{}: {err}", case.name));
             let input = case.leaf::<2>("input", &device);
             let (h0, c0) = (case.leaf::<2>("h0", &device), case.leaf::<2>("c0", &device));
-            let state = cell.forward(input.clone(), Some(LstmState::from_hidden_cell(h0.clone(), c0.clone())));
+            let state = cell.forward(
+                input.clone(),
+                Some(LstmState::from_hidden_cell(h0.clone(), c0.clone())),
+            );
             let weights = case.weights::<2>(&json["loss_weights"], &device);
             let mut loss = (state.hidden.clone() * weights).sum();
             if with_state_loss {
