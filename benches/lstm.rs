@@ -84,6 +84,9 @@ const WORKLOADS: &[(&str, &str, bool)] = &[
         "W8 generation, Zaremba small, per token",
         true,
     ),
+    ("S-T50-train", "S W3 train step at T 50, per step", true),
+    ("S-T200-train", "S W3 train step at T 200, per step", true),
+    ("S-T800-train", "S W3 train step at T 800, per step", true),
     (
         "C1-cell-step",
         "C1 LstmCell step, B1 I200 H200 (joins gates per call)",
@@ -103,6 +106,9 @@ struct Options {
     out: String,
     /// Run one measurement in this process: `(workload id, side)`.
     child: Option<(String, String)>,
+    /// A Python with PyTorch: each workload's PyTorch figure is taken right after ours and
+    /// burn's (`scripts/torch_bench.py`), so that the three meet the machine in the same state.
+    torch: Option<String>,
 }
 
 fn options() -> Options {
@@ -112,6 +118,7 @@ fn options() -> Options {
         backend: BackendChoice::Flex,
         out: "target/bench-lstm.json".into(),
         child: None,
+        torch: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -127,9 +134,11 @@ fn options() -> Options {
                 let (id, side) = (args.next(), args.next());
                 options.child = id.zip(side);
             }
+            "--torch" => options.torch = args.next(),
             "--bench" => {}
             other => exit_with(&format!(
-                "unknown argument {other} (--quick, --only W1..W8, --backend flex|ndarray|wgpu, --out FILE)"
+                "unknown argument {other} (--quick, --only W1..W8, --backend flex|ndarray|wgpu, \
+                 --out FILE, --torch PYTHON)"
             )),
         }
     }
@@ -405,10 +414,22 @@ fn w2(device: &Device, side: &str, runs: usize) -> Stats {
     }
 }
 
-/// W3 and its variants (W5 padded, W6 projection, W7 recurrent dropout): a train step
-/// (forward, `sum` of the outputs, backward) or a forward in evaluation mode.
+/// W3 and its variants (W5 padded, W6 projection, W7 recurrent dropout, S at other sequence
+/// lengths, per step): a train step (forward, `sum` of the outputs, backward) or a forward in
+/// evaluation mode.
 fn w3(device: &Device, id: &str, side: &str, runs: usize) -> Stats {
-    let (batch, seq, input, hidden) = (64, 100, 128, 256);
+    // S-T<seq>-train: W3's other sizes, `seq` steps, the time per step.
+    let seq = id
+        .strip_prefix("S-T")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|steps| steps.parse().ok())
+        .unwrap_or(100);
+    let per = if id.starts_with("S-") {
+        seq as f64
+    } else {
+        1.0
+    };
+    let (batch, input, hidden) = (64, 128, 256);
     let bidirectional = id.starts_with("W3-bi");
     let train = id.ends_with("train");
     let x = Tensor::<3>::random([batch, seq, input], Distribution::Normal(0.0, 1.0), device);
@@ -426,12 +447,12 @@ fn w3(device: &Device, id: &str, side: &str, runs: usize) -> Stats {
     };
     let timed = |forward: &dyn Fn(Tensor<3>) -> Tensor<3>| {
         if train {
-            measure(device, 1, runs, 1.0, || {
+            measure(device, 1, runs, per, || {
                 let _grads = forward(x.clone()).sum().backward();
             })
         } else {
             let x = x.clone().without_autodiff();
-            measure(device, 1, runs, 1.0, || {
+            measure(device, 1, runs, per, || {
                 forward(x.clone());
             })
         }
@@ -575,6 +596,30 @@ fn sample(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
     weights.len() - 1
 }
 
+/// PyTorch's figure for workload `id`, measured now by `scripts/torch_bench.py` in a process of
+/// its own (none for the workloads PyTorch has no equivalent of).
+fn torch_figure(python: &str, id: &str, quick: bool) -> Option<Value> {
+    if id.starts_with("W7") || id.starts_with("C1") {
+        return None;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut command = Command::new(python);
+    command.args(["scripts/torch_bench.py", "--child", id, "--threads"]);
+    command.arg(threads.to_string());
+    if quick {
+        command.arg("--quick");
+    }
+    let output = command.output().ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "PyTorch's {id} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last()?).ok()
+}
+
 /// One measurement (in a process of its own): prints it as one JSON line.
 fn child(options: &Options, id: &str, side: &str) {
     // SAFETY: set before any backend thread starts; keeps burn's default device on our backend.
@@ -672,21 +717,29 @@ fn main() {
                 .map(|m| format!("{m:.0}"))
                 .unwrap_or("–".into())
         };
+        let torch = options
+            .torch
+            .as_deref()
+            .and_then(|python| torch_figure(python, id, options.quick));
         let (ours, burn) = (results.first(), results.get(1));
-        let ratio = burn.zip(ours).map(|(b, o)| {
-            b["median_ms"].as_f64().unwrap_or(f64::NAN)
-                / o["median_ms"].as_f64().unwrap_or(f64::NAN)
-        });
+        let median = |r: &Value| r["median_ms"].as_f64().unwrap_or(f64::NAN);
+        let ratio = burn.zip(ours).map(|(b, o)| median(b) / median(o));
+        let versus_torch = torch.as_ref().zip(ours).map(|(t, o)| median(o) / median(t));
         println!(
-            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
+            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}  {}",
             title,
             cell(ours),
             cell(burn),
             ratio.map(|r| format!("{r:.2}×")).unwrap_or("–".into()),
             mib(ours),
             mib(burn),
+            versus_torch
+                .map(|r| format!("PyTorch {} → ours/PyTorch {r:.2}", cell(torch.as_ref())))
+                .unwrap_or_default(),
         );
-        rows.push(json!({"workload": id, "title": title, "ours": ours, "burn": burn}));
+        rows.push(json!({
+            "workload": id, "title": title, "ours": ours, "burn": burn, "torch": torch,
+        }));
     }
     let report = json!({
         "backend": options.backend.name(), "load_average": load.trim(),

@@ -2,9 +2,9 @@
 //! and optionally hand it back to PyTorch.
 //!
 //! ```text
-//! cargo run --release --example import_pytorch -- ../shared/interop/torch_bi2.pt
-//! cargo run --release --example import_pytorch -- ../shared/interop/torch_nested.safetensors --prefix encoder.lstm.
-//! cargo run --release --example import_pytorch -- ../shared/interop/keras_lstm.npz --keras
+//! cargo run --release --example import_pytorch -- tests/data/interop/torch_bi2.pt
+//! cargo run --release --example import_pytorch -- tests/data/interop/torch_nested.safetensors --prefix encoder.lstm.
+//! cargo run --release --example import_pytorch -- tests/data/interop/keras_lstm.npz --keras
 //! cargo run --release --example import_pytorch -- model.pt --export back.safetensors
 //! ```
 //!

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The speed and memory table in one session: ours and burn's nn::Lstm on flex and on ndarray
-# (cargo bench: every figure in a process of its own), then PyTorch's side of the same
-# workloads (scripts/torch_bench.py), then the table (scripts/bench_table.py).
-# Results: target/bench-flex.json, target/bench-ndarray.json, target/bench-torch.jsonl.
+# The speed and memory table in one session: for each workload, ours, burn's nn::Lstm and
+# PyTorch's (scripts/torch_bench.py) one after the other, every figure in a process of its
+# own, on flex and on ndarray; then the table (scripts/bench_table.py).
+# Results: target/bench-flex.json, target/bench-ndarray.json.
 #
 #   scripts/bench.sh                # full runs
 #   scripts/bench.sh --quick        # fewer runs
@@ -14,13 +14,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args=("$@")
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench --bench lstm -- --backend flex --out target/bench-flex.json "${args[@]}"
-cargo bench --bench lstm -- --backend ndarray --out target/bench-ndarray.json "${args[@]}"
 if [ ! -x .venv-torch/bin/python ]; then
   python3 -m venv .venv-torch
   .venv-torch/bin/pip install --quiet torch numpy
 fi
-.venv-torch/bin/python scripts/torch_bench.py --threads "$(nproc)" "${args[@]}" | tee target/bench-torch.jsonl
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Each workload: ours, burn's, then PyTorch's figure, one after the other.
+for backend in flex ndarray; do
+  cargo bench --bench lstm -- --backend "$backend" --out "target/bench-$backend.json" \
+    --torch .venv-torch/bin/python "${args[@]}"
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 scripts/bench_table.py target/bench-flex.json target/bench-ndarray.json target/bench-torch.jsonl
+python3 scripts/bench_table.py target/bench-flex.json target/bench-ndarray.json

@@ -1,9 +1,11 @@
 """The Markdown tables of BENCHMARKS.md from the results of scripts/bench.sh.
 
-    python3 scripts/bench_table.py target/bench-flex.json [target/bench-ndarray.json] target/bench-torch.jsonl
+    python3 scripts/bench_table.py target/bench-flex.json [target/bench-ndarray.json] [torch.jsonl]
 
 Per backend: ours, burn's nn::Lstm and PyTorch side by side (medians, min–max), the ratios
-burn / ours and ours / PyTorch, and each process's peak memory.
+burn / ours and ours / PyTorch, and each process's peak memory. PyTorch's figures come from
+each row (taken right after ours, `cargo bench --bench lstm -- --torch PYTHON`), else from a
+JSON-lines file of scripts/torch_bench.py.
 """
 import json
 import sys
@@ -33,7 +35,8 @@ def main(paths):
               "| peak MiB ours / burn / PyTorch |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for row in report["rows"]:
-            ours, burn, reference = row["ours"], row["burn"], torch.get(row["workload"])
+            ours, burn = row["ours"], row["burn"]
+            reference = row.get("torch") or torch.get(row["workload"])
             burn_ratio = f"{burn['median_ms'] / ours['median_ms']:.2f}×" if burn else "–"
             torch_ratio = f"{ours['median_ms'] / reference['median_ms']:.2f}" if reference else "–"
             print(f"| {row['title']} | {cell(ours)} | {cell(burn)} | {burn_ratio} | "

@@ -1,7 +1,7 @@
 """Checks that an LSTM exported by burn-lstm loads into PyTorch's nn.LSTM and computes the
 same outputs as the Rust side printed.
 
-    cargo run --release --example import_pytorch -- ../shared/interop/torch_bi2.pt \
+    cargo run --release --example import_pytorch -- tests/data/interop/torch_bi2.pt \
         --export /tmp/bi2_back.safetensors --seq 6 --batch 2 > /tmp/rust_bi2.txt
     .venv-torch/bin/python scripts/check_export_in_torch.py /tmp/bi2_back.safetensors /tmp/rust_bi2.txt
 """

@@ -21,6 +21,7 @@ Workloads (float32, batch-first; BENCHMARKS.md describes them):
     W6  W3 with proj_size 128
     W8  200 tokens generated one at a time from the W4 model, each sampled from the softmax;
         the time per token
+    S   W3's training step (one direction) at 50, 200 and 800 steps; the time per step
 (W7, recurrent dropout, has no PyTorch equivalent.)
 """
 import argparse
@@ -34,7 +35,8 @@ import time
 WORKLOADS = [
     "W1-epoch", "W2-1000-epochs", "W3-uni-train", "W3-uni-forward", "W3-bi-train",
     "W3-bi-forward", "W4-ptb-small-step", "W5-padded-train", "W5-padded-forward",
-    "W6-proj-train", "W6-proj-forward", "W8-generate-token",
+    "W6-proj-train", "W6-proj-forward", "W8-generate-token", "S-T50-train", "S-T200-train",
+    "S-T800-train",
 ]
 
 
@@ -112,7 +114,10 @@ def padded_lengths(batch):
 
 
 def w3(torch, nn, workload, quick):
-    batch, seq, features, hidden = 64, 100, 128, 256
+    """W3 and its variants; S-T<seq>-train: W3's other sizes at `seq` steps, time per step."""
+    batch, features, hidden = 64, 128, 256
+    seq = int(workload.split("-")[1][1:]) if workload.startswith("S-") else 100
+    per = seq if workload.startswith("S-") else 1.0
     x = torch.randn(batch, seq, features)
     options = {"num_layers": 2, "batch_first": True,
                "bidirectional": workload.startswith("W3-bi")}
@@ -140,7 +145,7 @@ def w3(torch, nn, workload, quick):
         def step():
             with torch.no_grad():
                 run()
-    return timed(step, 1, 3 if quick else 7)
+    return timed(step, 1, 3 if quick else 7, per=per)
 
 
 def language_model(torch, nn, vocab=10000, size=200):

@@ -141,34 +141,47 @@ fn optimize_clipped<M: Module>(
     optim.step(lr, model, grads)
 }
 
-impl TrainStep for SequenceRegressor {
-    type Input = WindowBatch;
-    type Output = RegressionOutput;
+/// burn-train's step traits for `$model`, whose method `$compute` turns a batch into the
+/// step's output (with its loss); the optimizer step clips to the model's `clip_grad_norm`.
+macro_rules! burn_train_steps {
+    ($model:ty, $input:ty, $output:ty, $compute:ident) => {
+        impl TrainStep for $model {
+            type Input = $input;
+            type Output = $output;
 
-    fn step(&self, batch: WindowBatch) -> TrainOutput<RegressionOutput> {
-        let output = self.regression_output(batch);
-        TrainOutput::new(self, output.loss.backward(), output)
-    }
+            fn step(&self, batch: $input) -> TrainOutput<$output> {
+                let output = self.$compute(batch);
+                TrainOutput::new(self, output.loss.backward(), output)
+            }
 
-    fn optimize(
-        self,
-        optim: &mut ModuleOptimizer,
-        lr: ModuleLearningRate,
-        grads: GradientsParams,
-    ) -> Self {
-        let clip = self.clip_grad_norm;
-        optimize_clipped(self, clip, optim, lr, grads)
-    }
+            fn optimize(
+                self,
+                optim: &mut ModuleOptimizer,
+                lr: ModuleLearningRate,
+                grads: GradientsParams,
+            ) -> Self {
+                let clip = self.clip_grad_norm;
+                optimize_clipped(self, clip, optim, lr, grads)
+            }
+        }
+
+        impl InferenceStep for $model {
+            type Input = $input;
+            type Output = $output;
+
+            fn step(&self, batch: $input) -> $output {
+                self.$compute(batch)
+            }
+        }
+    };
 }
 
-impl InferenceStep for SequenceRegressor {
-    type Input = WindowBatch;
-    type Output = RegressionOutput;
-
-    fn step(&self, batch: WindowBatch) -> RegressionOutput {
-        self.regression_output(batch)
-    }
-}
+burn_train_steps!(
+    SequenceRegressor,
+    WindowBatch,
+    RegressionOutput,
+    regression_output
+);
 
 /// One window of tokens and the token after it.
 #[derive(Clone, Debug)]
@@ -263,34 +276,12 @@ impl LanguageModel {
     }
 }
 
-impl TrainStep for LanguageModel {
-    type Input = TokenWindowBatch;
-    type Output = ClassificationOutput;
-
-    fn step(&self, batch: TokenWindowBatch) -> TrainOutput<ClassificationOutput> {
-        let output = self.classification_output(batch);
-        TrainOutput::new(self, output.loss.backward(), output)
-    }
-
-    fn optimize(
-        self,
-        optim: &mut ModuleOptimizer,
-        lr: ModuleLearningRate,
-        grads: GradientsParams,
-    ) -> Self {
-        let clip = self.clip_grad_norm;
-        optimize_clipped(self, clip, optim, lr, grads)
-    }
-}
-
-impl InferenceStep for LanguageModel {
-    type Input = TokenWindowBatch;
-    type Output = ClassificationOutput;
-
-    fn step(&self, batch: TokenWindowBatch) -> ClassificationOutput {
-        self.classification_output(batch)
-    }
-}
+burn_train_steps!(
+    LanguageModel,
+    TokenWindowBatch,
+    ClassificationOutput,
+    classification_output
+);
 
 /// A burn-train renderer for logs: one line per epoch with every metric's value for the
 /// epoch, instead of burn-train's plain renderer's line per batch.

@@ -96,6 +96,13 @@ fn no_vulkan_adapter_is_one_clear_error_not_a_hang() {
     }
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // Cargo shares one example binary between feature sets: a `--test backends` run
+    // builds no examples and may find one built without the GPU backend.
+    assert!(
+        !stderr.contains("is not compiled in"),
+        "the sine example was built without wgpu: run \
+         `cargo build --release --features wgpu --example sine` first\n{stderr}"
+    );
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error.len(), 1, "{stderr}");

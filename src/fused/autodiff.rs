@@ -222,16 +222,17 @@ impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend 
                 return untracked_results::<B, C>(prep.finish(final_hidden), output, final_cell);
             }
         };
-        let primitives = LayerPrimitives {
-            input: input.primitive(),
-            input_weights: input_weights.primitive(),
-            bias: call.bias.then(|| bias.primitive()),
-            recurrent_weights: recurrent_weights.primitive(),
-            projection: call.projection.then(|| projection.primitive()),
-            hidden: hidden.primitive(),
-            cell: cell.primitive(),
-            recurrent_mask: call.recurrent_mask.then(|| recurrent_mask.primitive()),
-        };
+        let tensors = [
+            &input,
+            &input_weights,
+            &bias,
+            &recurrent_weights,
+            &projection,
+            &hidden,
+            &cell,
+            &recurrent_mask,
+        ];
+        let primitives = LayerPrimitives::new(tensors.map(|tensor| tensor.primitive()), &call);
         // dW_x needs the input: keep it only then.
         let keep_input = input_weights.is_tracked();
         let ((output, final_hidden, final_cell), saved) = match input.primitive().dtype() {

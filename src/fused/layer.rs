@@ -591,8 +591,7 @@ pub(crate) fn forward<E: Elem>(
         let shared = ForwardBuffers {
             gates: train.then(|| RowShared::new(&mut gates)),
             output: RowShared::new(&mut output),
-            hidden: RowShared::new(&mut final_hidden),
-            cell: RowShared::new(&mut final_cell),
+            state: StateRows::new(&mut final_hidden, &mut final_cell),
             cells: train.then(|| RowShared::new(&mut cells)),
             hidden_in: train.then(|| RowShared::new(&mut hidden_in)),
         };
@@ -627,13 +626,46 @@ pub(crate) fn forward<E: Elem>(
     (outputs, saved)
 }
 
+/// A `(hidden, cell)` pair of `[D, N, ·]` buffers the units fill, each its own rows: the final
+/// state (forward) or the initial state's gradient (backward).
+struct StateRows<'a, E> {
+    hidden: RowShared<'a, E>,
+    cell: RowShared<'a, E>,
+}
+
+impl<'a, E: Elem> StateRows<'a, E> {
+    fn new(hidden: &'a mut [E], cell: &'a mut [E]) -> Self {
+        Self {
+            hidden: RowShared::new(hidden),
+            cell: RowShared::new(cell),
+        }
+    }
+
+    /// Row `i` of a unit's `h` (`[rows, Hout]`) and `c` (`[rows, H]`) into state row `row`.
+    ///
+    /// # Safety
+    /// State row `row` belongs to the calling unit alone.
+    unsafe fn write(&self, row: usize, i: usize, (h, c): (&[E], &[E]), dims: &LayerDims) {
+        let (hidden, hidden_out) = (dims.hidden, dims.hidden_out);
+        // SAFETY: by the caller's promise.
+        unsafe {
+            self.hidden
+                .rows(row * hidden_out, hidden_out)
+                .copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
+            self.cell
+                .rows(row * hidden, hidden)
+                .copy_from_slice(&c[i * hidden..(i + 1) * hidden]);
+        }
+    }
+}
+
 /// The buffers the forward units write, each only its own rows; the saved ones only in
 /// training.
 struct ForwardBuffers<'a, E> {
     gates: Option<RowShared<'a, E>>,
     output: RowShared<'a, E>,
-    hidden: RowShared<'a, E>,
-    cell: RowShared<'a, E>,
+    /// The final state.
+    state: StateRows<'a, E>,
     cells: Option<RowShared<'a, E>>,
     hidden_in: Option<RowShared<'a, E>>,
 }
@@ -820,16 +852,7 @@ impl<E: Elem> ForwardUnit<'_, E> {
         }
         for i in 0..rows {
             // SAFETY: this unit's direction of its row.
-            unsafe {
-                buffers
-                    .hidden
-                    .rows(state_row(i) * hidden_out, hidden_out)
-                    .copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
-                buffers
-                    .cell
-                    .rows(state_row(i) * hidden, hidden)
-                    .copy_from_slice(&c[i * hidden..(i + 1) * hidden]);
-            }
+            unsafe { buffers.state.write(state_row(i), i, (&h, &c), &dims) };
         }
     }
 }
@@ -875,8 +898,7 @@ pub(crate) fn backward<E: Elem>(
     let unit_sums = {
         let shared = BackwardBuffers {
             gates: RowShared::new(&mut gates),
-            hidden: RowShared::new(&mut grad_hidden0),
-            cell: RowShared::new(&mut grad_cell0),
+            state: StateRows::new(&mut grad_hidden0, &mut grad_cell0),
         };
         let unit = BackwardUnit {
             dims,
@@ -978,8 +1000,8 @@ struct UnitSums<E> {
 struct BackwardBuffers<'a, E> {
     /// The gate buffer, activated gates in, their gradients out.
     gates: RowShared<'a, E>,
-    hidden: RowShared<'a, E>,
-    cell: RowShared<'a, E>,
+    /// The initial state's gradient.
+    state: StateRows<'a, E>,
 }
 
 struct BackwardUnit<'a, E> {
@@ -1166,19 +1188,9 @@ impl<E: Elem> BackwardUnit<'_, E> {
                 }
             }
         }
-        // (Padding steps took no part: their rows of the gate buffer stayed zero.)
         for i in 0..rows {
             // SAFETY: this unit's direction of its row.
-            unsafe {
-                buffers
-                    .hidden
-                    .rows(state_row(i) * hidden_out, hidden_out)
-                    .copy_from_slice(&dh[i * hidden_out..(i + 1) * hidden_out]);
-                buffers
-                    .cell
-                    .rows(state_row(i) * hidden, hidden)
-                    .copy_from_slice(&dc[i * hidden..(i + 1) * hidden]);
-            }
+            unsafe { buffers.state.write(state_row(i), i, (&dh, &dc), &dims) };
         }
         sums
     }

@@ -45,7 +45,33 @@ pub(crate) struct LayerPrimitives<'a, B: Backend> {
     pub recurrent_mask: Option<&'a FloatTensor<B>>,
 }
 
-impl<B: Backend> LayerPrimitives<'_, B> {
+impl<'a, B: Backend> LayerPrimitives<'a, B> {
+    /// The operation's eight tensors in its parameter order (input, input weights, bias,
+    /// recurrent weights, projection, hidden, cell, recurrent mask), the stand-ins `call` says
+    /// are absent left out.
+    pub(crate) fn new(tensors: [&'a FloatTensor<B>; 8], call: &LayerCall) -> Self {
+        let [
+            input,
+            input_weights,
+            bias,
+            recurrent_weights,
+            projection,
+            hidden,
+            cell,
+            mask,
+        ] = tensors;
+        Self {
+            input,
+            input_weights,
+            bias: call.bias.then_some(bias),
+            recurrent_weights,
+            projection: call.projection.then_some(projection),
+            hidden,
+            cell,
+            recurrent_mask: call.recurrent_mask.then_some(mask),
+        }
+    }
+
     fn dims(&self, call: &LayerCall) -> LayerDims {
         let input = self.input.shape();
         let (steps, batch) = match call.batch_first {
@@ -192,28 +218,9 @@ fn inference<B: HostTensors>(
         primitives: [FloatTensor<B>; 8],
         call: &LayerCall,
     ) -> LayerResults<B> {
-        let [
-            input,
-            input_weights,
-            bias,
-            recurrent_weights,
-            projection,
-            hidden,
-            cell,
-            mask,
-        ] = &primitives;
-        let tensors = LayerPrimitives {
-            input,
-            input_weights,
-            bias: call.bias.then_some(bias),
-            recurrent_weights,
-            projection: call.projection.then_some(projection),
-            hidden,
-            cell,
-            recurrent_mask: call.recurrent_mask.then_some(mask),
-        };
+        let tensors = LayerPrimitives::new(primitives.each_ref(), call);
         let host = host_call::<B, E>(&tensors, call);
-        let device = input.device();
+        let device = tensors.input.device();
         drop(primitives);
         run_host_call::<B, E>(host, &device, false, false).0
     }
