@@ -224,7 +224,7 @@ impl LstmCell {
             None => {
                 let options = (&input.device(), input.dtype());
                 LstmState::from_hidden_cell(
-                    Tensor::zeros([batch, hidden_out], options.clone()),
+                    Tensor::zeros([batch, hidden_out], options),
                     Tensor::zeros([batch, hidden], options),
                 )
             }

@@ -416,3 +416,33 @@ fn fused_output_loss_matches_the_composed_one() {
         }
     }
 }
+
+/// Without autodiff (generation, evaluation) the language model's output layer runs on the
+/// host, a one-row product split over the cores by vocabulary blocks: it gives burn's logits,
+/// for one row, a few, and enough for gemm's own threading, tied or not, on both CPU backends.
+#[test]
+fn host_output_logits_match_burns() {
+    for (name, device) in cpu_devices() {
+        let device = device.without_autodiff();
+        for tie in [false, true] {
+            // 203 words: vocabulary blocks of unequal width.
+            let config = LanguageModelConfig::new(203, 24, 24).with_tie_weights(tie);
+            let model = config.init(&device);
+            let mut composed = model.clone();
+            composed.lstm = composed.lstm.with_recurrence(Recurrence::Composed);
+            for (batch, seq) in [(1, 1), (1, 3), (4, 10)] {
+                let tokens: Vec<i64> = (0..batch * seq).map(|i| (i * 37 % 203) as i64).collect();
+                let tokens =
+                    Tensor::<2, Int>::from_data(TensorData::new(tokens, [batch, seq]), &device);
+                let (host, _) = model.forward(tokens.clone(), None);
+                let (burn, _) = composed.forward(tokens, None);
+                assert_eq!(host.dims(), [batch, seq, 203]);
+                let error = max_abs_diff("logits", burn.into_data(), &host.into_data());
+                assert!(
+                    error < 1e-5,
+                    "{name}, tied {tie}, {batch}×{seq}: logits differ by {error:e}"
+                );
+            }
+        }
+    }
+}

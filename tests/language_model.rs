@@ -110,7 +110,7 @@ fn the_carried_state_is_cut_from_the_graph() {
         let loss = task.batch_loss(&model, batch).loss;
         let state = task.carried_state().expect("a state is carried");
         assert!(
-            state.hidden.is_tracked() == false && state.cell.is_tracked() == false,
+            !state.hidden.is_tracked() && !state.cell.is_tracked(),
             "batch {batch}: the carried state is still tracked"
         );
         // Backward of a later batch reaches only its own chunk: it works on its own.

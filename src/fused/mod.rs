@@ -4,7 +4,8 @@
 //! - [`op::LstmLayerBackend`]: one LSTM layer — every time step of every direction — as one
 //!   operation (what it computes and how: [`layer`]);
 //! - `cross_entropy::CrossEntropyBackend` (with the `programs` feature): a language model's
-//!   output layer and its cross-entropy as one operation.
+//!   output layer and its cross-entropy as one operation; `OutputLogitsBackend`, the output
+//!   layer alone for generation.
 //!
 //! The composed path (burn tensor operations, burn's autodiff end to end) computes the same
 //! thing and is what the other backends run; `Recurrence::Composed` selects it everywhere.
@@ -26,7 +27,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 #[cfg(feature = "programs")]
-pub(crate) use cross_entropy::{Targets, linear_cross_entropy};
+pub(crate) use cross_entropy::{Targets, linear_cross_entropy, output_logits};
 pub(crate) use op::{LayerTensors, lstm_layer};
 
 static LAYER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

@@ -313,7 +313,7 @@ pub(crate) fn lstm_layer(
         recurrent_mask: tensors.recurrent_mask.is_some(),
     };
     let options = (&tensors.input.device(), tensors.input.dtype());
-    let stand_in = || Tensor::<1>::zeros([1], options.clone()).into_dispatch();
+    let stand_in = || Tensor::<1>::zeros([1], options).into_dispatch();
     let (output, hidden, cell) = <Dispatch as LstmLayerBackend>::lstm_layer(
         tensors.input.into_dispatch(),
         tensors.input_weights.into_dispatch(),

@@ -50,7 +50,7 @@ enum Layout {
 }
 
 impl Layout {
-    fn for_cpu<E>() -> Self {
+    fn for_cpu() -> Self {
         #[cfg(target_arch = "x86_64")]
         match simd_level() {
             SimdLevel::Avx512 => return Self::Avx512,
@@ -88,7 +88,7 @@ impl<E: Elem> PackedRhs<E> {
     pub(crate) fn pack_stacked(parts: Vec<MatrixRef<E>>, n: usize, uses: usize) -> Self {
         let k: usize = parts.iter().map(|part| part.rows).sum();
         let layout = match uses >= MIN_USES_TO_PACK {
-            true => Layout::for_cpu::<E>(),
+            true => Layout::for_cpu(),
             false => Layout::Plain,
         };
         let width = layout.panel_width::<E>();

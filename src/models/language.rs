@@ -237,6 +237,14 @@ impl LanguageModel {
     /// `[rows, features]` → `[rows, vocab]` logits.
     fn output_projection(&self, features: Tensor<2>) -> Tensor<2> {
         let (weight, tied, bias) = self.output_parameters();
+        // Without autodiff (generation, evaluation) the CPU backends run it on the host, a
+        // one-row product over both cores; with it, burn's operations and autodiff.
+        if self.lstm.recurrence == Recurrence::Fused
+            && !features.is_autodiff()
+            && fused::supported(&features.device(), features.dtype())
+        {
+            return fused::output_logits(features, weight, bias, tied);
+        }
         let weight = if tied { weight.transpose() } else { weight };
         features.matmul(weight) + bias.unsqueeze_dim(0)
     }

@@ -263,7 +263,7 @@ impl Trainer {
             state.next_learning_rate = config.learning_rate.at(epoch + 1);
             let reached_target = config.stop_below.is_some_and(|t| train_loss < t);
             let last = state.epochs_done == config.epochs || reached_target;
-            let log = last || state.epochs_done % config.log_every.max(1) == 0;
+            let log = last || state.epochs_done.is_multiple_of(config.log_every.max(1));
             let evaluation = if log {
                 task.evaluate(&model).map_err(|err| {
                     LstmError::Training(format!(
@@ -285,7 +285,11 @@ impl Trainer {
             progress.epoch_done(&record, log);
             state.history.push(record);
             state.finished = last;
-            if last || state.epochs_done % config.checkpoint_every.max(1) == 0 {
+            if last
+                || state
+                    .epochs_done
+                    .is_multiple_of(config.checkpoint_every.max(1))
+            {
                 self.write_checkpoint(&model, &optimizer, &state)?;
             }
         }
