@@ -324,3 +324,71 @@ fn pytorch_loading_names_the_offending_key() {
         "{message}"
     );
 }
+
+/// `println!("{lstm}")` shows the layer's sizes and options, as burn's own modules do, not the
+/// tree of its gates' parameters.
+#[test]
+fn display_shows_sizes_and_options_not_the_gate_tree() {
+    let device = Device::flex();
+    let lstm = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .with_dropout(0.25)
+        .init(&device);
+    let shown = format!("{lstm}");
+    for part in [
+        "input_size: 3",
+        "hidden_size: 4",
+        "num_layers: 2",
+        "bidirectional: true",
+        "dropout: 0.25",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    assert!(
+        !shown.contains("input_gate"),
+        "the gate tree is shown: {shown}"
+    );
+}
+
+/// The state helpers pick a layer's rows (`[layers · directions, batch, ·]`, layer-major) and
+/// the last layer's final hidden state with its directions side by side.
+#[test]
+fn state_helpers_pick_a_layers_rows_and_the_last_output() {
+    let device = Device::flex();
+    let lstm = LstmConfig::new(3, 4)
+        .with_num_layers(2)
+        .with_bidirectional(true)
+        .init(&device);
+    let (_, state) = lstm.forward(random([5, 6, 3], &device), None);
+    let layer = lstm.layer_state(&state, 1);
+    assert_eq!(layer.hidden.dims(), [2, 5, 4]);
+    let expected = state.hidden.clone().slice(s![2..4]);
+    assert_eq!(
+        max_abs_diff(
+            "layer 1 hidden",
+            layer.hidden.clone().into_data(),
+            &expected.into_data()
+        ),
+        0.0
+    );
+    let expected_cell = state.cell.clone().slice(s![2..4]);
+    assert_eq!(
+        max_abs_diff(
+            "layer 1 cell",
+            layer.cell.into_data(),
+            &expected_cell.into_data()
+        ),
+        0.0
+    );
+    let output = lstm.final_output(&state);
+    assert_eq!(output.dims(), [5, 8]);
+    // Row b: the forward direction's hidden (layer row 2), then the reverse one's (row 3).
+    let forward = state.hidden.clone().slice(s![2..3]).reshape([5, 4]);
+    let reverse = state.hidden.slice(s![3..4]).reshape([5, 4]);
+    let expected = Tensor::cat(vec![forward, reverse], 1);
+    assert_eq!(
+        max_abs_diff("final output", output.into_data(), &expected.into_data()),
+        0.0
+    );
+}
