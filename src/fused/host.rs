@@ -165,6 +165,31 @@ pub(crate) enum HostValues<E> {
         FloatTensor<burn::backend::Flex>,
         std::marker::PhantomData<E>,
     ),
+    /// A handle on an ndarray tensor (its array is shared copy-on-write: burn-ndarray copies
+    /// it before writing while this handle holds it).
+    #[cfg(feature = "ndarray")]
+    NdArray(
+        FloatTensor<burn::backend::NdArray>,
+        std::marker::PhantomData<E>,
+    ),
+}
+
+/// A contiguous ndarray tensor's values in place, when its dtype is `E`.
+#[cfg(feature = "ndarray")]
+fn ndarray_slice<E: Elem>(tensor: &FloatTensor<burn::backend::NdArray>) -> Option<&[E]> {
+    use burn::backend::ndarray::NdArrayTensor;
+    use burn::tensor::DType;
+    match tensor {
+        NdArrayTensor::F32(storage) if E::dtype() == DType::F32 => storage
+            .view()
+            .to_slice()
+            .map(bytemuck::cast_slice::<f32, E>),
+        NdArrayTensor::F64(storage) if E::dtype() == DType::F64 => storage
+            .view()
+            .to_slice()
+            .map(bytemuck::cast_slice::<f64, E>),
+        _ => None,
+    }
 }
 
 impl<E: Elem> std::ops::Deref for HostValues<E> {
@@ -176,6 +201,9 @@ impl<E: Elem> std::ops::Deref for HostValues<E> {
             #[cfg(feature = "flex")]
             Self::Flex(tensor, _) => tensor
                 .as_slice::<E>()
+                .expect("a contiguous tensor of this dtype (checked when made)"),
+            #[cfg(feature = "ndarray")]
+            Self::NdArray(tensor, _) => ndarray_slice::<E>(tensor)
                 .expect("a contiguous tensor of this dtype (checked when made)"),
         }
     }
@@ -193,6 +221,8 @@ impl<E> std::fmt::Debug for HostValues<E> {
             Self::Owned(values) => write!(f, "HostValues::Owned({} values)", values.len()),
             #[cfg(feature = "flex")]
             Self::Flex(tensor, _) => write!(f, "HostValues::Flex({:?})", tensor.layout()),
+            #[cfg(feature = "ndarray")]
+            Self::NdArray(..) => write!(f, "HostValues::NdArray(lent)"),
         }
     }
 }
@@ -218,22 +248,13 @@ impl HostTensors for burn::backend::Flex {
 #[cfg(feature = "ndarray")]
 impl HostTensors for burn::backend::NdArray {
     fn host_values<E: Elem>(tensor: &FloatTensor<Self>) -> HostValues<E> {
-        use burn::backend::ndarray::NdArrayTensor;
-        use burn::tensor::DType;
-        // A contiguous array is copied as one block; burn-ndarray's own conversion of a
-        // shared array walks it element by element, tens of times slower.
-        let block = match tensor {
-            NdArrayTensor::F32(storage) if E::dtype() == DType::F32 => storage
-                .view()
-                .as_slice()
-                .map(|values| bytemuck::cast_slice::<f32, E>(values).to_vec()),
-            NdArrayTensor::F64(storage) if E::dtype() == DType::F64 => storage
-                .view()
-                .as_slice()
-                .map(|values| bytemuck::cast_slice::<f64, E>(values).to_vec()),
-            _ => None,
-        };
-        HostValues::Owned(block.unwrap_or_else(|| to_host::<Self, E>(tensor.clone())))
+        // A contiguous array is lent; any other is copied (burn-ndarray's own conversion of a
+        // shared array walks it element by element, tens of times slower than a block copy,
+        // but only strided views get there).
+        match ndarray_slice::<E>(tensor) {
+            Some(_) => HostValues::NdArray(tensor.clone(), std::marker::PhantomData),
+            None => HostValues::Owned(to_host::<Self, E>(tensor.clone())),
+        }
     }
 }
 
