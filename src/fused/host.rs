@@ -154,8 +154,8 @@ pub(crate) fn matmul<E: Elem>(
     }
 }
 
-/// A tensor's values on the host: the CPU backend's own buffer where it can lend it (flex, a
-/// contiguous tensor: no copy), else a copy.
+/// A tensor's values on the host: the CPU backend's own buffer where it can lend it (a
+/// contiguous tensor on flex or ndarray: no copy), else a copy.
 pub(crate) enum HostValues<E> {
     Owned(Vec<E>),
     /// A handle on the tensor (its buffer is shared, never written while held: burn copies a
@@ -248,9 +248,7 @@ impl HostTensors for burn::backend::Flex {
 #[cfg(feature = "ndarray")]
 impl HostTensors for burn::backend::NdArray {
     fn host_values<E: Elem>(tensor: &FloatTensor<Self>) -> HostValues<E> {
-        // A contiguous array is lent; any other is copied (burn-ndarray's own conversion of a
-        // shared array walks it element by element, tens of times slower than a block copy,
-        // but only strided views get there).
+        // A contiguous array is lent; a strided view is copied by burn-ndarray's conversion.
         match ndarray_slice::<E>(tensor) {
             Some(_) => HostValues::NdArray(tensor.clone(), std::marker::PhantomData),
             None => HostValues::Owned(to_host::<Self, E>(tensor.clone())),
