@@ -87,6 +87,8 @@ pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
 #[doc(hidden)]
 pub use fused::fused_layer_calls;
+#[cfg(feature = "cube")]
+pub use fused::recurrence_kernel_launches;
 pub use gate::Gate;
 pub use init::LstmInit;
 pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, PreparedLstm, Recurrence};

@@ -82,8 +82,9 @@ fn golden_cases_on_ndarray() {
     check_all("ndarray", &Device::ndarray(), false);
 }
 
-/// wgpu computes in f32 (WGSL has no f64), so it runs the `_f32` cases; it has no fused
-/// kernels, so the composed operations compute them.
+/// wgpu computes in f32 (WGSL has no f64), so it runs the `_f32` cases, on the CubeCL
+/// kernels (checked to have run: forward and backward launches) and on the composed
+/// operations.
 #[cfg(feature = "wgpu")]
 #[test]
 fn golden_f32_cases_on_wgpu() {
@@ -91,6 +92,18 @@ fn golden_f32_cases_on_wgpu() {
         .device()
         .expect("a wgpu adapter");
     assert!(device.supports_dtype(DType::F32));
+    let cases = golden_files()
+        .iter()
+        .filter(|path| GoldenCase::load(path).is_f32())
+        .count();
+    let launches = burn_lstm::recurrence_kernel_launches();
+    check_all_with("wgpu", &device, true, Recurrence::Fused);
+    // At least a forward and a backward launch per case.
+    let launched = burn_lstm::recurrence_kernel_launches() - launches;
+    assert!(
+        launched >= 2 * cases,
+        "{cases} cases ran {launched} recurrence kernels"
+    );
     check_all_with("wgpu", &device, true, Recurrence::Composed);
 }
 

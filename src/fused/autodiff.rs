@@ -8,6 +8,7 @@
 //! node always has one to consume. The layer's backward then runs once, with every gradient
 //! that reached any of the three results.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::NodeId;
@@ -15,43 +16,95 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::{Autodiff, Backend, TensorMetadata, read_sync, tensor::FloatTensor};
-use burn::prelude::*;
-use burn::tensor::DType;
+use burn::backend::{Autodiff, Backend, TensorMetadata, tensor::FloatTensor};
 
-use super::host::{Elem, HostTensors, from_host};
-use super::layer::{self, Saved, Wanted};
-use super::op::{LayerCall, LayerPrimitives, LstmLayerBackend, forward_on};
+use super::layer::Wanted;
+use super::op::{LayerCall, LayerPrimitives, LayerResults, LstmLayerBackend};
+
+/// A backend's training forward pass and backward pass of the fused layer: the host's
+/// (flex, ndarray) or the CubeCL kernels' (wgpu, CUDA).
+pub(crate) trait LayerTraining: Backend {
+    /// What the forward pass keeps for the backward pass.
+    type Saved: Send + Sync + std::fmt::Debug + 'static;
+
+    /// Runs the layer, keeping what its backward needs (`keep_input`: the input too, for the
+    /// input weights' gradient).
+    fn forward_train(
+        tensors: LayerPrimitives<'_, Self>,
+        call: &LayerCall,
+        keep_input: bool,
+    ) -> (LayerResults<Self>, Self::Saved);
+
+    /// The gradients of the layer's inputs that `wanted` names, from those of its results.
+    fn backward(
+        saved: Self::Saved,
+        results: ResultGradients<Self>,
+        wanted: Wanted,
+    ) -> InputGradients<Self>;
+}
+
+/// The gradients that reached the layer's results: the final hidden state always (its node
+/// is the layer's), the output sequence and the final cell state where anything used them.
+#[derive(Debug)]
+pub(crate) struct ResultGradients<B: Backend> {
+    pub output: Option<FloatTensor<B>>,
+    pub hidden: FloatTensor<B>,
+    pub cell: Option<FloatTensor<B>>,
+}
+
+/// The gradients of a layer call's inputs, shaped as they are; `None` where not wanted.
+#[derive(Debug)]
+pub(crate) struct InputGradients<B: Backend> {
+    pub input: Option<FloatTensor<B>>,
+    pub input_weights: Option<FloatTensor<B>>,
+    pub bias: Option<FloatTensor<B>>,
+    pub recurrent: Option<FloatTensor<B>>,
+    pub projection: Option<FloatTensor<B>>,
+    pub hidden: Option<FloatTensor<B>>,
+    pub cell: Option<FloatTensor<B>>,
+}
 
 /// The gradients of the output sequence and of the final cell state, left by their nodes for
 /// the layer's node.
-#[derive(Debug, Default)]
-struct ResultGradients {
-    output: Option<TensorData>,
-    cell: Option<TensorData>,
+#[derive(Debug)]
+struct SiblingGradients<B: Backend> {
+    output: Option<FloatTensor<B>>,
+    cell: Option<FloatTensor<B>>,
 }
 
-#[derive(Debug)]
-enum SavedAny {
-    F32(Saved<f32>),
-    F64(Saved<f64>),
+impl<B: Backend> Default for SiblingGradients<B> {
+    fn default() -> Self {
+        Self {
+            output: None,
+            cell: None,
+        }
+    }
 }
 
 /// The layer node's state: the forward pass's saved values (taken by the one backward pass)
 /// and the gradients its sibling results leave.
-#[derive(Clone, Debug)]
-struct LayerState {
-    saved: Arc<Mutex<Option<SavedAny>>>,
-    results: Arc<Mutex<ResultGradients>>,
+#[derive(Debug)]
+struct LayerState<B: LayerTraining> {
+    saved: Arc<Mutex<Option<B::Saved>>>,
+    results: Arc<Mutex<SiblingGradients<B>>>,
+}
+
+impl<B: LayerTraining> Clone for LayerState<B> {
+    fn clone(&self) -> Self {
+        Self {
+            saved: self.saved.clone(),
+            results: self.results.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct FusedLayer;
+struct FusedLayer<B>(PhantomData<fn() -> B>);
 
 /// Parents, in order: input, input weights, bias, recurrent weights, projection, initial
 /// hidden state, initial cell state.
-impl<B: Backend> Backward<B, 7> for FusedLayer {
-    type State = LayerState;
+impl<B: LayerTraining> Backward<B, 7> for FusedLayer<B> {
+    type State = LayerState<B>;
 
     fn backward(
         self,
@@ -60,9 +113,8 @@ impl<B: Backend> Backward<B, 7> for FusedLayer {
         _checkpointer: &mut Checkpointer,
     ) {
         let ids = ops.parents.map(|parent| parent.map(|node| node.id));
-        let grad_hidden = grads.consume::<B>(&ops.node);
-        let device = grad_hidden.device();
-        let results = std::mem::take(&mut *ops.state.results.lock().expect("result gradients"));
+        let hidden = grads.consume::<B>(&ops.node);
+        let siblings = std::mem::take(&mut *ops.state.results.lock().expect("result gradients"));
         let saved = ops
             .state
             .saved
@@ -70,71 +122,43 @@ impl<B: Backend> Backward<B, 7> for FusedLayer {
             .expect("saved activations")
             .take()
             .expect("a layer's backward runs once");
-        match saved {
-            SavedAny::F32(saved) => {
-                backward_on::<B, f32>(saved, grad_hidden, results, ids, &device, grads)
+        let results = ResultGradients {
+            output: siblings.output,
+            hidden,
+            cell: siblings.cell,
+        };
+        let [
+            input,
+            input_weights,
+            bias,
+            recurrent,
+            projection,
+            hidden,
+            cell,
+        ] = ids;
+        let wanted = Wanted {
+            input: input.is_some(),
+            input_weights: input_weights.is_some(),
+            bias: bias.is_some(),
+            recurrent: recurrent.is_some(),
+            projection: projection.is_some(),
+            hidden: hidden.is_some(),
+            cell: cell.is_some(),
+        };
+        let gradients = B::backward(saved, results, wanted);
+        let mut register = |id: Option<NodeId>, grad: Option<FloatTensor<B>>| {
+            if let (Some(id), Some(grad)) = (id, grad) {
+                grads.register::<B>(id, grad);
             }
-            SavedAny::F64(saved) => {
-                backward_on::<B, f64>(saved, grad_hidden, results, ids, &device, grads)
-            }
-        }
+        };
+        register(input, gradients.input);
+        register(input_weights, gradients.input_weights);
+        register(bias, gradients.bias);
+        register(recurrent, gradients.recurrent);
+        register(projection, gradients.projection);
+        register(hidden, gradients.hidden);
+        register(cell, gradients.cell);
     }
-}
-
-fn backward_on<B: Backend, E: Elem>(
-    saved: Saved<E>,
-    grad_hidden: FloatTensor<B>,
-    results: ResultGradients,
-    ids: [Option<NodeId>; 7],
-    device: &B::Device,
-    grads: &mut Gradients,
-) {
-    let [
-        input,
-        input_weights,
-        bias,
-        recurrent,
-        projection,
-        hidden,
-        cell,
-    ] = ids;
-    let host = |data: TensorData| data.try_into_vec::<E>().expect("the layer's dtype");
-    let grad_hidden = host(read_sync(B::float_into_data(grad_hidden)).expect("read a gradient"));
-    let grad_output = results.output.map(host);
-    let grad_cell = results.cell.map(host);
-    let shapes = saved.shapes();
-    let wanted = Wanted {
-        input: input.is_some(),
-        input_weights: input_weights.is_some(),
-        bias: bias.is_some(),
-        recurrent: recurrent.is_some(),
-        projection: projection.is_some(),
-        hidden: hidden.is_some(),
-        cell: cell.is_some(),
-    };
-    let gradients = layer::backward(
-        saved,
-        grad_output.as_deref(),
-        Some(&grad_hidden),
-        grad_cell.as_deref(),
-        wanted,
-    );
-    let mut register = |id: Option<NodeId>, grad: Option<Vec<E>>, shape: &[usize]| {
-        if let (Some(id), Some(grad)) = (id, grad) {
-            grads.register::<B>(id, from_host::<B, E>(grad, shape, device));
-        }
-    };
-    register(input, gradients.input, &shapes.input);
-    register(
-        input_weights,
-        gradients.input_weights,
-        &shapes.input_weights,
-    );
-    register(bias, gradients.bias, &shapes.bias);
-    register(recurrent, gradients.recurrent, &shapes.recurrent);
-    register(projection, gradients.projection, &shapes.projection);
-    register(hidden, gradients.hidden, &shapes.hidden);
-    register(cell, gradients.cell, &shapes.cell);
 }
 
 /// Which of the layer's other results a [`ResultNode`] is.
@@ -146,18 +170,34 @@ enum Which {
 
 /// The node of the output sequence or of the final cell state (see the module documentation).
 #[derive(Debug)]
-struct ResultNode;
+struct ResultNode<B>(PhantomData<fn() -> B>);
 
-#[derive(Clone, Debug)]
-struct ResultState {
+impl<B> ResultNode<B> {
+    fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+#[derive(Debug)]
+struct ResultState<B: Backend> {
     which: Which,
-    results: Arc<Mutex<ResultGradients>>,
+    results: Arc<Mutex<SiblingGradients<B>>>,
     /// Shape of the layer node's own result (the final hidden state).
     layer_shape: Vec<usize>,
 }
 
-impl<B: Backend> Backward<B, 1> for ResultNode {
-    type State = ResultState;
+impl<B: Backend> Clone for ResultState<B> {
+    fn clone(&self) -> Self {
+        Self {
+            which: self.which,
+            results: self.results.clone(),
+            layer_shape: self.layer_shape.clone(),
+        }
+    }
+}
+
+impl<B: Backend> Backward<B, 1> for ResultNode<B> {
+    type State = ResultState<B>;
 
     fn backward(
         self,
@@ -167,7 +207,6 @@ impl<B: Backend> Backward<B, 1> for ResultNode {
     ) {
         let grad = grads.consume::<B>(&ops.node);
         let (device, dtype) = (grad.device(), grad.dtype());
-        let data = read_sync(B::float_into_data(grad)).expect("read a gradient");
         let state = ops.state;
         {
             let mut results = state.results.lock().expect("result gradients");
@@ -175,7 +214,7 @@ impl<B: Backend> Backward<B, 1> for ResultNode {
                 Which::Output => &mut results.output,
                 Which::Cell => &mut results.cell,
             };
-            *slot = Some(data);
+            *slot = Some(grad);
         }
         if let Some(layer) = &ops.parents[0] {
             let zeros = B::float_zeros(state.layer_shape.clone().into(), &device, dtype.into());
@@ -184,7 +223,7 @@ impl<B: Backend> Backward<B, 1> for ResultNode {
     }
 }
 
-impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend for Autodiff<B, C> {
+impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBackend for Autodiff<B, C> {
     fn lstm_layer(
         input: FloatTensor<Self>,
         input_weights: FloatTensor<Self>,
@@ -205,7 +244,7 @@ impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend 
             hidden.node(),
             cell.node(),
         ];
-        let prep = match FusedLayer.prepare::<C>(nodes).compute_bound().stateful() {
+        let prep = match FusedLayer::<B>(PhantomData).prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep,
             OpsKind::UnTracked(prep) => {
                 let (output, final_hidden, final_cell) = B::lstm_layer(
@@ -235,18 +274,10 @@ impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend 
         let primitives = LayerPrimitives::new(tensors.map(|tensor| tensor.primitive()), &call);
         // dW_x needs the input: keep it only then.
         let keep_input = input_weights.is_tracked();
-        let ((output, final_hidden, final_cell), saved) = match input.primitive().dtype() {
-            DType::F64 => {
-                let (results, saved) = forward_on::<B, f64>(primitives, &call, true, keep_input);
-                (results, SavedAny::F64(saved.expect("saved in training")))
-            }
-            _ => {
-                let (results, saved) = forward_on::<B, f32>(primitives, &call, true, keep_input);
-                (results, SavedAny::F32(saved.expect("saved in training")))
-            }
-        };
+        let ((output, final_hidden, final_cell), saved) =
+            B::forward_train(primitives, &call, keep_input);
         let layer_shape = final_hidden.shape().to_vec();
-        let results = Arc::new(Mutex::new(ResultGradients::default()));
+        let results = Arc::new(Mutex::new(SiblingGradients::default()));
         let state = LayerState {
             saved: Arc::new(Mutex::new(Some(saved))),
             results: results.clone(),
@@ -258,7 +289,7 @@ impl<B: LstmLayerBackend + HostTensors, C: CheckpointStrategy> LstmLayerBackend 
                 results: results.clone(),
                 layer_shape: layer_shape.clone(),
             };
-            match ResultNode
+            match ResultNode::<B>::new()
                 .prepare::<C>([final_hidden.node()])
                 .compute_bound()
                 .stateful()
@@ -283,7 +314,7 @@ fn untracked_results<B: Backend, C: CheckpointStrategy>(
     FloatTensor<Autodiff<B, C>>,
     FloatTensor<Autodiff<B, C>>,
 ) {
-    let untracked = |primitive: FloatTensor<B>| match ResultNode
+    let untracked = |primitive: FloatTensor<B>| match ResultNode::<B>::new()
         .prepare::<C>([final_hidden.node()])
         .compute_bound()
         .stateful()

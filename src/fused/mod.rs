@@ -17,8 +17,13 @@ mod autodiff;
 // The language model's output layer: only the ready models use it.
 #[cfg(feature = "programs")]
 mod cross_entropy;
+// The CubeCL backend's kernels (wgpu, CUDA).
+#[cfg(feature = "cube")]
+mod cube;
 mod fastmath;
 pub(crate) mod host;
+#[cfg(feature = "cube")]
+mod kernels;
 mod layer;
 mod op;
 mod packed;
@@ -28,6 +33,8 @@ use burn::tensor::DType;
 
 #[cfg(feature = "programs")]
 pub(crate) use cross_entropy::{Targets, linear_cross_entropy, output_logits};
+#[cfg(feature = "cube")]
+pub use cube::recurrence_kernel_launches;
 pub(crate) use op::{LayerTensors, lstm_layer};
 
 static LAYER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -39,8 +46,19 @@ pub fn fused_layer_calls() -> usize {
     LAYER_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Whether the fused kernels run on `device` for `dtype`: the CPU backends, in f32 or f64.
+/// Whether the fused layer runs on `device` for `dtype`: the CPU backends in f32 or f64, and
+/// burn's CubeCL backend (wgpu, CUDA) in f32.
 pub(crate) fn supported(device: &Device, dtype: DType) -> bool {
+    #[cfg(feature = "cube")]
+    if let burn::backend::DispatchDevice::Cube(_) = device.clone().without_autodiff().as_dispatch() {
+        return cube::supports(dtype);
+    }
+    on_host(device, dtype)
+}
+
+/// Whether `device` is one of the CPU backends, whose fused operations run on the host, and
+/// `dtype` one they compute in (f32, f64).
+pub(crate) fn on_host(device: &Device, dtype: DType) -> bool {
     use burn::backend::DispatchDevice;
     let cpu = match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "flex")]

@@ -11,8 +11,9 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
-use super::host::{Elem, HostTensors, from_host};
-use super::layer::{self, LayerDims, LayerInputs, LayerWeights, Saved};
+use super::autodiff::{InputGradients, LayerTraining, ResultGradients};
+use super::host::{Elem, HostTensors, from_host, to_host};
+use super::layer::{self, LayerDims, LayerInputs, LayerWeights, Saved, Wanted};
 
 /// What a layer call takes besides tensors. The operation's optional tensors (bias,
 /// projection, recurrent mask) are always passed, as one-element stand-ins where absent: these
@@ -72,7 +73,7 @@ impl<'a, B: Backend> LayerPrimitives<'a, B> {
         }
     }
 
-    fn dims(&self, call: &LayerCall) -> LayerDims {
+    pub(crate) fn dims(&self, call: &LayerCall) -> LayerDims {
         let input = self.input.shape();
         let (steps, batch) = match call.batch_first {
             true => (input[1], input[0]),
@@ -157,7 +158,7 @@ fn run_host_call<B: Backend, E: Elem>(
 
 /// Runs the layer on the host in `E`; with `train`, also returns what its backward needs
 /// (`keep_input`: the input too, for the input weights' gradient).
-pub(crate) fn forward_on<B: HostTensors, E: Elem>(
+fn forward_on<B: HostTensors, E: Elem>(
     tensors: LayerPrimitives<'_, B>,
     call: &LayerCall,
     train: bool,
@@ -167,9 +168,80 @@ pub(crate) fn forward_on<B: HostTensors, E: Elem>(
     run_host_call::<B, E>(host_call(&tensors, call), &device, train, keep_input)
 }
 
+/// What the host's training forward pass keeps, in the layer's dtype.
+#[derive(Debug)]
+pub(crate) enum HostSaved {
+    F32(Saved<f32>),
+    F64(Saved<f64>),
+}
+
+fn host_forward_train<B: HostTensors>(
+    tensors: LayerPrimitives<'_, B>,
+    call: &LayerCall,
+    keep_input: bool,
+) -> (LayerResults<B>, HostSaved) {
+    match tensors.input.dtype() {
+        DType::F64 => {
+            let (results, saved) = forward_on::<B, f64>(tensors, call, true, keep_input);
+            (results, HostSaved::F64(saved.expect("saved in training")))
+        }
+        _ => {
+            let (results, saved) = forward_on::<B, f32>(tensors, call, true, keep_input);
+            (results, HostSaved::F32(saved.expect("saved in training")))
+        }
+    }
+}
+
+fn host_backward<B: Backend>(
+    saved: HostSaved,
+    results: ResultGradients<B>,
+    wanted: Wanted,
+) -> InputGradients<B> {
+    match saved {
+        HostSaved::F32(saved) => backward_on::<B, f32>(saved, results, wanted),
+        HostSaved::F64(saved) => backward_on::<B, f64>(saved, results, wanted),
+    }
+}
+
+fn backward_on<B: Backend, E: Elem>(
+    saved: Saved<E>,
+    results: ResultGradients<B>,
+    wanted: Wanted,
+) -> InputGradients<B> {
+    let device = results.hidden.device();
+    let grad_hidden = to_host::<B, E>(results.hidden);
+    let grad_output = results.output.map(to_host::<B, E>);
+    let grad_cell = results.cell.map(to_host::<B, E>);
+    let shapes = saved.shapes();
+    let gradients = layer::backward(
+        saved,
+        grad_output.as_deref(),
+        Some(&grad_hidden),
+        grad_cell.as_deref(),
+        wanted,
+    );
+    let tensor = |grad: Option<Vec<E>>, shape: &[usize]| {
+        grad.map(|grad| from_host::<B, E>(grad, shape, &device))
+    };
+    InputGradients {
+        input: tensor(gradients.input, &shapes.input),
+        input_weights: tensor(gradients.input_weights, &shapes.input_weights),
+        bias: tensor(gradients.bias, &shapes.bias),
+        recurrent: tensor(gradients.recurrent, &shapes.recurrent),
+        projection: tensor(gradients.projection, &shapes.projection),
+        hidden: tensor(gradients.hidden, &shapes.hidden),
+        cell: tensor(gradients.cell, &shapes.cell),
+    }
+}
+
 /// The fused LSTM layer as a burn backend operation: every step of every direction of one
 /// layer in one call, with its own backward node under autodiff.
-#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "cube"),
+    Autodiff
+)]
 pub trait LstmLayerBackend: Backend {
     /// One layer over the whole sequence.
     ///
@@ -241,9 +313,29 @@ fn inference<B: HostTensors>(
     }
 }
 
-/// The CPU backends' implementations: [`inference`].
+/// The CPU backends' implementations: [`inference`], and training on the host.
 macro_rules! cpu_layer {
     ($backend:ty) => {
+        impl LayerTraining for $backend {
+            type Saved = HostSaved;
+
+            fn forward_train(
+                tensors: LayerPrimitives<'_, Self>,
+                call: &LayerCall,
+                keep_input: bool,
+            ) -> (LayerResults<Self>, HostSaved) {
+                host_forward_train::<Self>(tensors, call, keep_input)
+            }
+
+            fn backward(
+                saved: HostSaved,
+                results: ResultGradients<Self>,
+                wanted: Wanted,
+            ) -> InputGradients<Self> {
+                host_backward::<Self>(saved, results, wanted)
+            }
+        }
+
         impl LstmLayerBackend for $backend {
             fn lstm_layer(
                 input: FloatTensor<Self>,

@@ -241,7 +241,7 @@ impl LanguageModel {
         // one-row product over both cores; with it, burn's operations and autodiff.
         if self.lstm.recurrence == Recurrence::Fused
             && !features.is_autodiff()
-            && fused::supported(&features.device(), features.dtype())
+            && fused::on_host(&features.device(), features.dtype())
         {
             return fused::output_logits(features, weight, bias, tied);
         }
@@ -260,8 +260,7 @@ impl LanguageModel {
         ignore: Option<usize>,
     ) -> Tensor<1> {
         let device = features.device();
-        if self.lstm.recurrence == Recurrence::Fused && fused::supported(&device, features.dtype())
-        {
+        if self.lstm.recurrence == Recurrence::Fused && fused::on_host(&device, features.dtype()) {
             let (weight, transposed, bias) = self.output_parameters();
             let targets = fused::Targets {
                 indices: Arc::new(targets.to_vec()),
