@@ -157,6 +157,41 @@ struct Stats {
     min: f64,
     max: f64,
     runs: usize,
+    /// GPU kernels launched per timed unit (a run, or a step of the S rows), counted by
+    /// CubeCL's launch observer; none on the CPU backends.
+    launches: Option<f64>,
+}
+
+/// Counting the kernels CubeCL launches (burn's and ours), on the GPU backend.
+#[cfg(feature = "wgpu")]
+mod launches {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl cubecl::logging::LaunchObserver for Counter {
+        fn launched(&self, _kernel: &'static str) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `run`'s result and how many kernels were launched while it ran.
+    pub fn counting<R>(run: impl FnOnce() -> R) -> (R, Option<usize>) {
+        let counter = Arc::new(Counter::default());
+        let observation = cubecl::logging::LaunchObservation::new(counter.clone());
+        let result = run();
+        drop(observation);
+        (result, Some(counter.0.load(Ordering::Relaxed)))
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+mod launches {
+    pub fn counting<R>(run: impl FnOnce() -> R) -> (R, Option<usize>) {
+        (run(), None)
+    }
 }
 
 fn peak_memory_mib() -> Option<f64> {
@@ -173,20 +208,23 @@ fn measure(device: &Device, warmup: usize, runs: usize, per: f64, mut run: impl 
         run();
     }
     device.sync().expect("device sync");
-    let mut times: Vec<f64> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            device.sync().expect("device sync");
-            start.elapsed().as_secs_f64() * 1000.0 / per
-        })
-        .collect();
+    let (mut times, launched) = launches::counting(|| {
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                run();
+                device.sync().expect("device sync");
+                start.elapsed().as_secs_f64() * 1000.0 / per
+            })
+            .collect::<Vec<f64>>()
+    });
     times.sort_by(f64::total_cmp);
     Stats {
         median: times[times.len() / 2],
         min: times[0],
         max: times[times.len() - 1],
         runs,
+        launches: launched.map(|count| count as f64 / (runs as f64 * per)),
     }
 }
 
@@ -642,6 +680,7 @@ fn child(options: &Options, id: &str, side: &str) {
     let row = json!({
         "workload": id, "side": side, "median_ms": stats.median, "min_ms": stats.min,
         "max_ms": stats.max, "runs": stats.runs, "peak_rss_mib": peak_memory_mib(),
+        "kernel_launches": stats.launches,
     });
     println!("{row}");
 }
@@ -672,6 +711,9 @@ fn main() {
         "\n{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
         "workload", "ours ms (min–max)", "burn ms (min–max)", "burn/us", "MiB ours", "MiB burn"
     );
+    if options.backend == BackendChoice::Wgpu {
+        println!("(GPU kernels launched per timed unit, ours / burn, follow each row)");
+    }
     let exe = std::env::current_exe().expect("this program's path");
     let mut rows = Vec::new();
     for &(id, title, burn_can) in WORKLOADS.iter().filter(|(id, _, _)| wanted(id)) {
@@ -725,8 +767,17 @@ fn main() {
         let median = |r: &Value| r["median_ms"].as_f64().unwrap_or(f64::NAN);
         let ratio = burn.zip(ours).map(|(b, o)| median(b) / median(o));
         let versus_torch = torch.as_ref().zip(ours).map(|(t, o)| median(o) / median(t));
+        let launches = |r: Option<&Value>| {
+            r.and_then(|r| r["kernel_launches"].as_f64())
+                .map(|count| format!("{count:.1}"))
+                .unwrap_or("–".into())
+        };
+        let kernels = ours
+            .and_then(|r| r["kernel_launches"].as_f64())
+            .map(|_| format!("launches {} / {}", launches(ours), launches(burn)))
+            .unwrap_or_default();
         println!(
-            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}  {}",
+            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}  {}{}",
             title,
             cell(ours),
             cell(burn),
@@ -736,6 +787,7 @@ fn main() {
             versus_torch
                 .map(|r| format!("PyTorch {} → ours/PyTorch {r:.2}", cell(torch.as_ref())))
                 .unwrap_or_default(),
+            kernels,
         );
         rows.push(json!({
             "workload": id, "title": title, "ours": ours, "burn": burn, "torch": torch,

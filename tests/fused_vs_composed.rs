@@ -132,16 +132,32 @@ fn lstm_run(
     device: &Device,
     recurrence: Recurrence,
 ) -> Vec<(String, TensorData)> {
+    lstm_run_in(case, data, device, recurrence, DType::F64)
+}
+
+/// [`lstm_run`] in `dtype`.
+fn lstm_run_in(
+    case: &Case,
+    data: &CaseData,
+    device: &Device,
+    recurrence: Recurrence,
+    dtype: DType,
+) -> Vec<(String, TensorData)> {
     let device = device.clone().autodiff();
     device.seed(7);
+    let params = data
+        .params
+        .iter()
+        .map(|(name, values)| (name.clone(), values.clone().convert_dtype(dtype)))
+        .collect();
     let lstm = case
         .config()
         .with_recurrence(recurrence)
         .init(&device)
-        .load_pytorch_parameters(data.params.clone(), &device)
+        .load_pytorch_parameters(params, &device)
         .unwrap();
     let leaf = |values: &TensorData| {
-        Tensor::<3>::from_data(values.clone(), (&device, DType::F64)).require_grad()
+        Tensor::<3>::from_data(values.clone().convert_dtype(dtype), (&device, dtype)).require_grad()
     };
     let input = leaf(&data.input);
     let (hidden, cell) = (leaf(&data.hidden), leaf(&data.cell));
@@ -154,7 +170,10 @@ fn lstm_run(
         Some(lengths) => lstm.forward_padded(input.clone(), lengths, state),
         None => lstm.forward(input.clone(), state),
     };
-    let weights = Tensor::from_data(data.output_weights.clone(), (&device, DType::F64));
+    let weights = Tensor::from_data(
+        data.output_weights.clone().convert_dtype(dtype),
+        (&device, dtype),
+    );
     let loss = (out.clone() * weights).sum()
         + (state.hidden.clone() * state.hidden.clone()).sum()
         + state.cell.clone().sum();
@@ -287,6 +306,87 @@ fn fused_and_composed_paths_agree_on_every_configuration() {
                     "{backend} {case:?}: {name} differs by {error:e}"
                 );
             }
+        }
+    }
+}
+
+/// On wgpu (f32, software Vulkan in CI) the CubeCL kernels compute what the composed
+/// operations compute, forward and every gradient, at the awkward sizes: 1, 3 and 257 steps,
+/// 1, 3 and 65 rows, 1, 50 and 129 hidden units, both directions, unsorted lengths. Both paths
+/// sum in f32 in different orders: the tolerance is 1e-4 of the largest value compared (at
+/// least 1).
+#[cfg(feature = "wgpu")]
+#[test]
+fn gpu_kernels_and_composed_paths_agree_on_awkward_shapes() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let device = burn_lstm::backend::BackendChoice::Wgpu
+        .device()
+        .expect("a wgpu adapter");
+    let cases = [
+        Case::plain(2, 1, 1, 1),
+        Case {
+            bidirectional: true,
+            lengths: Some(vec![2, 3, 1]),
+            initial_state: true,
+            ..Case::plain(4, 50, 3, 3)
+        },
+        Case {
+            bidirectional: true,
+            lengths: Some(vec![200, 257, 13]),
+            ..Case::plain(3, 50, 3, 257)
+        },
+        Case {
+            bidirectional: true,
+            proj_size: 17,
+            batch_first: false,
+            initial_state: true,
+            recurrent_dropout: 0.2,
+            lengths: Some((0..65).map(|row| 1 + (row * 7) % 3).collect()),
+            ..Case::plain(5, 129, 65, 3)
+        },
+        Case {
+            layers: 2,
+            bidirectional: true,
+            proj_size: 2,
+            bias: false,
+            batch_first: false,
+            lengths: Some(vec![3, 1, 6, 5, 2]),
+            initial_state: true,
+            dropout: 0.25,
+            recurrent_dropout: 0.25,
+            ..Case::plain(3, 7, 5, 6)
+        },
+    ];
+    for case in cases {
+        let data = CaseData::new(&case);
+        let started = std::time::Instant::now();
+        let composed = lstm_run_in(&case, &data, &device, Recurrence::Composed, DType::F32);
+        let composed_time = started.elapsed();
+        let launches = burn_lstm::recurrence_kernel_launches();
+        let started = std::time::Instant::now();
+        let kernels = lstm_run_in(&case, &data, &device, Recurrence::Fused, DType::F32);
+        println!(
+            "T {} N {} H {}: composed {composed_time:.1?}, kernels {:.1?}",
+            case.seq,
+            case.batch,
+            case.hidden_size,
+            started.elapsed()
+        );
+        assert_eq!(
+            burn_lstm::recurrence_kernel_launches() - launches,
+            2 * case.layers,
+            "{case:?}: one forward and one backward launch per layer"
+        );
+        assert_eq!(composed.len(), kernels.len());
+        for ((name, a), (_, b)) in composed.into_iter().zip(&kernels) {
+            let scale = a.iter::<f64>().fold(1.0_f64, |m, v| m.max(v.abs()));
+            let error = max_abs_diff(&name, a, b);
+            assert!(
+                error <= 1e-4 * scale,
+                "{case:?}: {name} differs by {error:e} (largest value {scale:e})"
+            );
         }
     }
 }

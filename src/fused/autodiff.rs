@@ -223,7 +223,9 @@ impl<B: Backend> Backward<B, 1> for ResultNode<B> {
     }
 }
 
-impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBackend for Autodiff<B, C> {
+impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBackend
+    for Autodiff<B, C>
+{
     fn lstm_layer(
         input: FloatTensor<Self>,
         input_weights: FloatTensor<Self>,
@@ -244,7 +246,11 @@ impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBacken
             hidden.node(),
             cell.node(),
         ];
-        let prep = match FusedLayer::<B>(PhantomData).prepare::<C>(nodes).compute_bound().stateful() {
+        let prep = match FusedLayer::<B>(PhantomData)
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => prep,
             OpsKind::UnTracked(prep) => {
                 let (output, final_hidden, final_cell) = B::lstm_layer(

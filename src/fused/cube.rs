@@ -215,13 +215,15 @@ pub trait LstmRecurrenceBackend: Backend {
 
     /// The gates' pre-activation gradient at every step `[rows, D·4H]`, the initial hidden
     /// and cell states' gradients, and (LSTMP) the hidden state's gradient at every step.
+    /// `recurrent_transposed` is `W_hᵀ`, `[D·4H, Hout]`: each unit then reads a column of it
+    /// that neighbouring units read beside.
     #[fusion(meta = backward_meta)]
     #[allow(clippy::too_many_arguments)]
     fn lstm_recurrence_backward(
         gates: FloatTensor<Self>,
         cells: FloatTensor<Self>,
         cell0: FloatTensor<Self>,
-        recurrent_weights: FloatTensor<Self>,
+        recurrent_transposed: FloatTensor<Self>,
         projection: FloatTensor<Self>,
         recurrent_mask: FloatTensor<Self>,
         lengths: FloatTensor<Self>,
@@ -284,30 +286,35 @@ impl LstmRecurrenceBackend for CubeBackend {
             .map(|shape| empty_device_dtype(client.clone(), device.clone(), shape, dtype));
         let (count, dim) = launch_shape(&gates_x, &call);
         KERNEL_LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lstm_forward_kernel::launch(
-            &client,
-            count,
-            dim,
-            into_contiguous(gates_x).into_tensor_arg(),
-            into_contiguous(recurrent_weights).into_tensor_arg(),
-            into_contiguous(projection).into_tensor_arg(),
-            into_contiguous(hidden).into_tensor_arg(),
-            into_contiguous(cell).into_tensor_arg(),
-            into_contiguous(recurrent_mask).into_tensor_arg(),
-            into_contiguous(lengths).into_tensor_arg(),
-            output.clone().into_tensor_arg(),
-            hidden_n.clone().into_tensor_arg(),
-            cell_n.clone().into_tensor_arg(),
-            gates.clone().into_tensor_arg(),
-            cells.clone().into_tensor_arg(),
-            entered.clone().into_tensor_arg(),
-            activated.clone().into_tensor_arg(),
-            sizes(&call),
-            call.train,
-            call.projection,
-            call.recurrent_mask,
-            burn::backend::cubecl::dtype_to_storage_type(dtype),
-        );
+        // SAFETY: every index the kernel forms is in bounds for the shapes made here and in
+        // `forward` (rows < T·N, columns < their widths), checked by the golden and
+        // kernel-versus-composed tests; unchecked launches skip a bounds test per access.
+        unsafe {
+            lstm_forward_kernel::launch_unchecked(
+                &client,
+                count,
+                dim,
+                into_contiguous(gates_x).into_tensor_arg(),
+                into_contiguous(recurrent_weights).into_tensor_arg(),
+                into_contiguous(projection).into_tensor_arg(),
+                into_contiguous(hidden).into_tensor_arg(),
+                into_contiguous(cell).into_tensor_arg(),
+                into_contiguous(recurrent_mask).into_tensor_arg(),
+                into_contiguous(lengths).into_tensor_arg(),
+                output.clone().into_tensor_arg(),
+                hidden_n.clone().into_tensor_arg(),
+                cell_n.clone().into_tensor_arg(),
+                gates.clone().into_tensor_arg(),
+                cells.clone().into_tensor_arg(),
+                entered.clone().into_tensor_arg(),
+                activated.clone().into_tensor_arg(),
+                sizes(&call),
+                call.train,
+                call.projection,
+                call.recurrent_mask,
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
         (output, hidden_n, cell_n, gates, cells, entered, activated)
     }
 
@@ -315,7 +322,7 @@ impl LstmRecurrenceBackend for CubeBackend {
         gates: CubeTensor,
         cells: CubeTensor,
         cell0: CubeTensor,
-        recurrent_weights: CubeTensor,
+        recurrent_transposed: CubeTensor,
         projection: CubeTensor,
         recurrent_mask: CubeTensor,
         lengths: CubeTensor,
@@ -331,31 +338,34 @@ impl LstmRecurrenceBackend for CubeBackend {
             .map(|shape| empty_device_dtype(client.clone(), device.clone(), shape, dtype));
         let (count, dim) = launch_shape(&gates, &call);
         KERNEL_LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lstm_backward_kernel::launch(
-            &client,
-            count,
-            dim,
-            into_contiguous(gates).into_tensor_arg(),
-            into_contiguous(cells).into_tensor_arg(),
-            into_contiguous(cell0).into_tensor_arg(),
-            into_contiguous(recurrent_weights).into_tensor_arg(),
-            into_contiguous(projection).into_tensor_arg(),
-            into_contiguous(recurrent_mask).into_tensor_arg(),
-            into_contiguous(lengths).into_tensor_arg(),
-            into_contiguous(grad_output).into_tensor_arg(),
-            into_contiguous(grad_hidden).into_tensor_arg(),
-            into_contiguous(grad_cell).into_tensor_arg(),
-            grad_gates.clone().into_tensor_arg(),
-            grad_hidden0.clone().into_tensor_arg(),
-            grad_cell0.clone().into_tensor_arg(),
-            grad_hidden_seq.clone().into_tensor_arg(),
-            sizes(&call),
-            call.projection,
-            call.recurrent_mask,
-            call.output_gradient,
-            call.cell_gradient,
-            burn::backend::cubecl::dtype_to_storage_type(dtype),
-        );
+        // SAFETY: as in the forward launch.
+        unsafe {
+            lstm_backward_kernel::launch_unchecked(
+                &client,
+                count,
+                dim,
+                into_contiguous(gates).into_tensor_arg(),
+                into_contiguous(cells).into_tensor_arg(),
+                into_contiguous(cell0).into_tensor_arg(),
+                into_contiguous(recurrent_transposed).into_tensor_arg(),
+                into_contiguous(projection).into_tensor_arg(),
+                into_contiguous(recurrent_mask).into_tensor_arg(),
+                into_contiguous(lengths).into_tensor_arg(),
+                into_contiguous(grad_output).into_tensor_arg(),
+                into_contiguous(grad_hidden).into_tensor_arg(),
+                into_contiguous(grad_cell).into_tensor_arg(),
+                grad_gates.clone().into_tensor_arg(),
+                grad_hidden0.clone().into_tensor_arg(),
+                grad_cell0.clone().into_tensor_arg(),
+                grad_hidden_seq.clone().into_tensor_arg(),
+                sizes(&call),
+                call.projection,
+                call.recurrent_mask,
+                call.output_gradient,
+                call.cell_gradient,
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
         (grad_gates, grad_hidden0, grad_cell0, grad_hidden_seq)
     }
 }
@@ -461,13 +471,18 @@ fn per_direction_product(
 ) -> FloatTensor<Cube> {
     let split = |tensor: FloatTensor<Cube>| {
         let [rows, width] = tensor.shape().dims::<2>();
-        let tensor = Cube::float_reshape(tensor, Shape::from([rows, directions, width / directions]));
+        let tensor =
+            Cube::float_reshape(tensor, Shape::from([rows, directions, width / directions]));
         Cube::float_swap_dims(tensor, 0, 1)
     };
     Cube::float_matmul(Cube::float_transpose(split(a)), split(b))
 }
 
-fn backward(saved: CubeSaved, results: ResultGradients<Cube>, wanted: Wanted) -> InputGradients<Cube> {
+fn backward(
+    saved: CubeSaved,
+    results: ResultGradients<Cube>,
+    wanted: Wanted,
+) -> InputGradients<Cube> {
     let CubeSaved {
         dims,
         call,
@@ -495,7 +510,7 @@ fn backward(saved: CubeSaved, results: ResultGradients<Cube>, wanted: Wanted) ->
         gates,
         cells,
         cell,
-        recurrent_weights.clone(),
+        Cube::float_transpose(recurrent_weights),
         projection,
         recurrent_mask,
         lengths,

@@ -13,7 +13,7 @@
 //! | buffer | shape |
 //! | --- | --- |
 //! | `gates_x` (`x·W_x + b`), `gates`, `grad_gates` | `[rows, D·G]` |
-//! | `recurrent` (`W_h`) | `[Hout, D·G]` |
+//! | `recurrent` (`W_h`); `recurrent_t`, its transpose (backward) | `[Hout, D·G]`; `[D·G, Hout]` |
 //! | `projection` (`W_hr`) | `[D, H, Hout]` |
 //! | `output`, `entered`, `grad_output`, `grad_hidden_seq` | `[rows, D·Hout]` |
 //! | `cells`, `activated` (training) | `[rows, D·H]` |
@@ -89,7 +89,7 @@ fn previous_time(t: usize, direction: usize) -> usize {
 /// With `train`, keeps the activated gates, the cell states and the hidden states that
 /// entered the recurrent product (after the mask); with `projected`, `activated` holds
 /// `o·tanh(c)` (all steps in training, else this step's only, as `[D, N, H]`).
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward_kernel<F: Float>(
     gates_x: &Tensor<F>,
@@ -241,7 +241,8 @@ pub fn lstm_forward_kernel<F: Float>(
                 while k < hidden_out {
                     let mut sum = F::new(0.0);
                     for j in 0..hidden {
-                        sum += activated[source + j] * projection[(d * hidden + j) * hidden_out + k];
+                        sum +=
+                            activated[source + j] * projection[(d * hidden + j) * hidden_out + k];
                     }
                     output[r * out_width + d * hidden_out + k] = sum;
                     k += team;
@@ -281,7 +282,7 @@ fn hidden_gradient<F: Float>(
     out_width: usize,
     hidden_out: usize,
     gate_width: usize,
-    recurrent: &Tensor<F>,
+    recurrent_t: &Tensor<F>,
     mask: &Tensor<F>,
     grad_output: &Tensor<F>,
     grad_hidden_n: &Tensor<F>,
@@ -298,9 +299,9 @@ fn hidden_gradient<F: Float>(
     } else {
         let mut sum = F::new(0.0);
         let from = next * row_width + d * gate_width;
-        let weights = k * row_width + d * gate_width;
+        let weights = d * gate_width * hidden_out + k;
         for g in 0..gate_width {
-            sum += grad_gates[from + g] * recurrent[weights + g];
+            sum += grad_gates[from + g] * recurrent_t[weights + g * hidden_out];
         }
         if masked {
             sum *= mask[state * hidden_out + k];
@@ -315,13 +316,13 @@ fn hidden_gradient<F: Float>(
 /// Writes the gates' pre-activation gradient at every step (zero at padding), the initial
 /// state's gradients, and with `projected` the hidden state's gradient at every step (for
 /// `W_hr`'s gradient). `grad_cell0` carries the cell gradient from step to step.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward_kernel<F: Float>(
     gates: &Tensor<F>,
     cells: &Tensor<F>,
     cell0: &Tensor<F>,
-    recurrent: &Tensor<F>,
+    recurrent_t: &Tensor<F>,
     projection: &Tensor<F>,
     mask: &Tensor<F>,
     lengths: &Tensor<F>,
@@ -397,7 +398,7 @@ pub fn lstm_backward_kernel<F: Float>(
                         out_width,
                         hidden_out,
                         gate_width,
-                        recurrent,
+                        recurrent_t,
                         mask,
                         grad_output,
                         grad_hidden_n,
@@ -438,7 +439,7 @@ pub fn lstm_backward_kernel<F: Float>(
                         out_width,
                         hidden_out,
                         gate_width,
-                        recurrent,
+                        recurrent_t,
                         mask,
                         grad_output,
                         grad_hidden_n,
@@ -492,7 +493,7 @@ pub fn lstm_backward_kernel<F: Float>(
         let mut sum = F::new(0.0);
         for g in 0..gate_width {
             sum += grad_gates[r * row_width + d * gate_width + g]
-                * recurrent[k * row_width + d * gate_width + g];
+                * recurrent_t[(d * gate_width + g) * hidden_out + k];
         }
         if masked {
             sum *= mask[state * hidden_out + k];

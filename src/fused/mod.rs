@@ -50,7 +50,8 @@ pub fn fused_layer_calls() -> usize {
 /// burn's CubeCL backend (wgpu, CUDA) in f32.
 pub(crate) fn supported(device: &Device, dtype: DType) -> bool {
     #[cfg(feature = "cube")]
-    if let burn::backend::DispatchDevice::Cube(_) = device.clone().without_autodiff().as_dispatch() {
+    if let burn::backend::DispatchDevice::Cube(_) = device.clone().without_autodiff().as_dispatch()
+    {
         return cube::supports(dtype);
     }
     on_host(device, dtype)
