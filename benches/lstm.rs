@@ -88,6 +88,13 @@ const WORKLOADS: &[(&str, &str, bool)] = &[
     ("S-T200-train", "S W3 train step at T 200, per step", true),
     ("S-T800-train", "S W3 train step at T 800, per step", true),
     (
+        "S-T50-small-train",
+        "S small (B8 I16 H32) train step at T 50, per step",
+        true,
+    ),
+    ("S-T200-small-train", "S small at T 200, per step", true),
+    ("S-T800-small-train", "S small at T 800, per step", true),
+    (
         "C1-cell-step",
         "C1 LstmCell step, B1 I200 H200 (joins gates per call)",
         false,
@@ -467,7 +474,11 @@ fn w3(device: &Device, id: &str, side: &str, runs: usize) -> Stats {
     } else {
         1.0
     };
-    let (batch, input, hidden) = (64, 128, 256);
+    // The small S rows: sizes software Vulkan gets through in minutes.
+    let (batch, input, hidden) = match id.contains("small") {
+        true => (8, 16, 32),
+        false => (64, 128, 256),
+    };
     let bidirectional = id.starts_with("W3-bi");
     let train = id.ends_with("train");
     let x = Tensor::<3>::random([batch, seq, input], Distribution::Normal(0.0, 1.0), device);
@@ -635,9 +646,10 @@ fn sample(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
 }
 
 /// PyTorch's figure for workload `id`, measured now by `scripts/torch_bench.py` in a process of
-/// its own (none for the workloads PyTorch has no equivalent of).
-fn torch_figure(python: &str, id: &str, quick: bool) -> Option<Value> {
-    if id.starts_with("W7") || id.starts_with("C1") {
+/// its own (none for the workloads PyTorch has no equivalent of): on the CPU, or with `gpu` on
+/// a CUDA GPU (cuDNN).
+fn torch_figure(python: &str, id: &str, quick: bool, gpu: bool) -> Option<Value> {
+    if id.starts_with("W7") || id.starts_with("C1") || id.contains("small") {
         return None;
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -646,6 +658,9 @@ fn torch_figure(python: &str, id: &str, quick: bool) -> Option<Value> {
     command.arg(threads.to_string());
     if quick {
         command.arg("--quick");
+    }
+    if gpu {
+        command.args(["--device", "cuda"]);
     }
     let output = command.output().ok()?;
     if !output.status.success() {
@@ -759,10 +774,10 @@ fn main() {
                 .map(|m| format!("{m:.0}"))
                 .unwrap_or("–".into())
         };
-        let torch = options
-            .torch
-            .as_deref()
-            .and_then(|python| torch_figure(python, id, options.quick));
+        let torch = options.torch.as_deref().and_then(|python| {
+            let gpu = options.backend == BackendChoice::Wgpu;
+            torch_figure(python, id, options.quick, gpu)
+        });
         let (ours, burn) = (results.first(), results.get(1));
         let median = |r: &Value| r["median_ms"].as_f64().unwrap_or(f64::NAN);
         let ratio = burn.zip(ours).map(|(b, o)| median(b) / median(o));

@@ -4,6 +4,7 @@ its peak resident memory is its own.
 
     python3 -m venv .venv-torch && .venv-torch/bin/pip install torch numpy
     .venv-torch/bin/python scripts/torch_bench.py [--threads N] [--quick] [--only W3]
+    .venv-torch/bin/python scripts/torch_bench.py --device cuda    # on a GPU: cuDNN
 
 Prints one JSON object per workload on its own line, with the ids benches/lstm.rs uses:
     {"workload": "W3-uni-train", "median_ms": ..., "min_ms": ..., "max_ms": ..., "runs": ...,
@@ -40,13 +41,26 @@ WORKLOADS = [
 ]
 
 
+# Where the workloads run: "cpu", or "cuda" (cuDNN's LSTM), set by --device.
+DEVICE = "cpu"
+
+
+def synchronize():
+    """Waits for the GPU's queued work, so that a time covers it."""
+    if DEVICE != "cpu":
+        import torch
+        torch.cuda.synchronize()
+
+
 def timed(fn, warmup, runs, per=1.0):
     for _ in range(warmup):
         fn()
+    synchronize()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append((time.perf_counter() - start) * 1000.0 / per)
     return times
 
@@ -71,7 +85,8 @@ def w1(torch, nn, quick):
     starts = rng.random(1000)
     seqs = np.stack([np.sin(np.linspace(s, s + 2 * np.pi, 50)) for s in starts]).astype(np.float32)
     x, y = torch.from_numpy(seqs[:, :49, None]), torch.from_numpy(seqs[:, 49:])
-    model = regressor(torch, nn, 50)
+    x, y = x.to(DEVICE), y.to(DEVICE)
+    model = regressor(torch, nn, 50).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.MSELoss()
 
@@ -87,11 +102,11 @@ def w1(torch, nn, quick):
 
 
 def w2(torch, nn, quick):
-    data = torch.sin(torch.arange(-10, 10, 0.1))
+    data = torch.sin(torch.arange(-10, 10, 0.1, device=DEVICE))
     windows = len(data) - 5 - 1
     x = torch.stack([data[i:i + 5] for i in range(windows)]).unsqueeze(-1)[:155]
     y = torch.stack([data[i + 5] for i in range(windows)]).unsqueeze(-1)[:155]
-    model = regressor(torch, nn, 10)
+    model = regressor(torch, nn, 10).to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.MSELoss()
 
@@ -118,12 +133,12 @@ def w3(torch, nn, workload, quick):
     batch, features, hidden = 64, 128, 256
     seq = int(workload.split("-")[1][1:]) if workload.startswith("S-") else 100
     per = seq if workload.startswith("S-") else 1.0
-    x = torch.randn(batch, seq, features)
+    x = torch.randn(batch, seq, features, device=DEVICE)
     options = {"num_layers": 2, "batch_first": True,
                "bidirectional": workload.startswith("W3-bi")}
     if workload.startswith("W6"):
         options["proj_size"] = 128
-    lstm = nn.LSTM(features, hidden, **options)
+    lstm = nn.LSTM(features, hidden, **options).to(DEVICE)
     if workload.startswith("W5"):
         lengths = torch.tensor(padded_lengths(batch))
         pack = nn.utils.rnn.pack_padded_sequence
@@ -166,9 +181,9 @@ def language_model(torch, nn, vocab=10000, size=200):
 
 
 def w4(torch, nn, quick):
-    model = language_model(torch, nn)
+    model = language_model(torch, nn).to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    tokens = torch.randint(0, 10000, (20, 21))
+    tokens = torch.randint(0, 10000, (20, 21), device=DEVICE)
     state = [None]
 
     def step():
@@ -187,13 +202,13 @@ def w4(torch, nn, quick):
 
 
 def w8(torch, nn, quick):
-    model = language_model(torch, nn).eval()
+    model = language_model(torch, nn).to(DEVICE).eval()
     length = 200
-    generator = torch.Generator().manual_seed(1)
+    generator = torch.Generator(device=DEVICE).manual_seed(1)
 
     def generate():
         with torch.no_grad():
-            token, state = torch.tensor([[1]]), None
+            token, state = torch.tensor([[1]], device=DEVICE), None
             for _ in range(length):
                 logits, state = model(token, state)
                 probabilities = torch.softmax(logits[0, -1], dim=0)
@@ -205,6 +220,8 @@ def w8(torch, nn, quick):
 def measure(workload, threads, quick):
     import torch
     from torch import nn
+    if DEVICE != "cpu" and not torch.cuda.is_available():
+        sys.exit(f"--device {DEVICE}: PyTorch sees no CUDA GPU")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if workload == "W1-epoch":
@@ -220,7 +237,7 @@ def measure(workload, threads, quick):
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"workload": workload, "median_ms": round(statistics.median(times), 3),
             "min_ms": round(min(times), 3), "max_ms": round(max(times), 3), "runs": len(times),
-            "peak_rss_mib": round(peak_mib, 1), "threads": threads}
+            "peak_rss_mib": round(peak_mib, 1), "threads": threads, "device": DEVICE}
 
 
 def main():
@@ -228,8 +245,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     parser.add_argument("--only", default=None, help="workloads whose id starts with this")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where to run: the CPU (oneDNN) or a CUDA GPU (cuDNN)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if args.child:
         print(json.dumps(measure(args.child, args.threads, args.quick)), flush=True)
         return
@@ -239,7 +260,8 @@ def main():
     for workload in WORKLOADS:
         if args.only and not workload.lower().startswith(args.only.lower()):
             continue
-        command = [sys.executable, __file__, "--child", workload, "--threads", str(args.threads)]
+        command = [sys.executable, __file__, "--child", workload, "--threads", str(args.threads),
+                   "--device", args.device]
         if args.quick:
             command.append("--quick")
         result = subprocess.run(command, capture_output=True, text=True)

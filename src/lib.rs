@@ -49,7 +49,7 @@
 //! ## Features
 //!
 //! The layers need one backend: `flex` or `ndarray` (CPU, with the fused kernels), `wgpu`
-//! (GPU). The default features add the training programs' parts (`programs`: data, ready
+//! (GPU, with the layer as CubeCL kernels). The default features add the training programs' parts (`programs`: data, ready
 //! models, the training loop, plots), Keras `.npz` reading (`npz`) and burn-train support
 //! (`learner`); a model that only embeds the layers takes
 //! `burn-lstm = { version = "0.1", default-features = false, features = ["flex"] }`.

@@ -16,7 +16,8 @@ use crate::state::LstmState;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Recurrence {
     /// Each layer as one fused operation with its own backward node where the backend has
-    /// the kernels (flex and ndarray, in f32 and f64), else [`Recurrence::Composed`].
+    /// the kernels (flex and ndarray in f32 and f64, on the host; burn's CubeCL backend —
+    /// wgpu, CUDA — in f32, as CubeCL kernels), else [`Recurrence::Composed`].
     #[default]
     Fused,
     /// Step by step in burn's tensor operations, differentiated by burn's autodiff end to end,

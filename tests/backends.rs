@@ -1,5 +1,6 @@
 //! The same training run on every compiled backend: one epoch of the Keras sine recipe from
-//! identical initial weights and batch order gives the same mean training loss (≤ 1e-4 apart).
+//! identical initial weights and batch order gives the same mean training loss (≤ 1e-4 apart);
+//! on wgpu it runs on the CubeCL kernels.
 
 mod common;
 
@@ -25,10 +26,18 @@ fn first_epoch_loss(
         OptimizerConfig::Adam { epsilon: 1e-7 },
         LrSchedule::constant(1e-3),
     );
+    #[cfg(feature = "wgpu")]
+    let launches = burn_lstm::recurrence_kernel_launches();
     let outcome = Trainer::new(training, dir.join(backend.name()), &device)
         .with_progress(ProgressMode::Silent)
         .fit(model, &mut task, false)
         .expect("one epoch");
+    #[cfg(feature = "wgpu")]
+    if backend == BackendChoice::Wgpu {
+        let launched = burn_lstm::recurrence_kernel_launches() - launches;
+        // 32 batches: a forward and a backward launch each, and the evaluation's forwards.
+        assert!(launched >= 64, "wgpu ran {launched} recurrence kernels");
+    }
     outcome.state.history[0].train_loss
 }
 
