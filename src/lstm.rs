@@ -422,7 +422,8 @@ impl Lstm {
             }
             None => None,
         };
-        let fused = self.uses_fused(&device, dtype);
+        let fused =
+            self.uses_fused(&device, dtype) && fused::fits(&device, batch, self.hidden_out());
         let prepared = prepared.filter(|prepared| prepared.fused == fused);
         let mask = match (padded, fused) {
             (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (&device, dtype))),

@@ -309,6 +309,7 @@ impl LstmRecurrenceBackend for CubeBackend {
                 entered.clone().into_tensor_arg(),
                 activated.clone().into_tensor_arg(),
                 sizes(&call),
+                call.hidden_out,
                 call.train,
                 call.projection,
                 call.recurrent_mask,
@@ -605,3 +606,7 @@ impl LstmLayerBackend for Cube {
 pub(crate) fn supports(dtype: DType) -> bool {
     dtype == DType::F32
 }
+
+/// The most hidden outputs the forward kernel stages in shared memory (16 KiB of f32,
+/// WebGPU's guaranteed workgroup storage).
+pub(crate) const MAX_STAGED: usize = 4096;

@@ -107,6 +107,7 @@ pub fn lstm_forward_kernel<F: Float>(
     entered: &mut Tensor<F>,
     activated: &mut Tensor<F>,
     sizes: Sizes,
+    #[comptime] staged_len: usize,
     #[comptime] train: bool,
     #[comptime] projected: bool,
     #[comptime] masked: bool,
@@ -130,6 +131,8 @@ pub fn lstm_forward_kernel<F: Float>(
     let state = d * batch + n;
     let length = u32::cast_from(lengths[n]) as usize;
 
+    // h_{t-1} after the mask, read by every unit at every step: staged in shared memory.
+    let mut staged = Shared::<[F]>::new_slice(staged_len);
     for s in 0..steps {
         let t = step_time(s, length, d);
         let r = sequence_row(t, n, steps, batch, batch_first);
@@ -139,6 +142,24 @@ pub fn lstm_forward_kernel<F: Float>(
             if s > 0 {
                 previous = sequence_row(previous_time(t, d), n, steps, batch, batch_first);
             }
+            let mut k = unit;
+            while k < hidden_out {
+                let mut h = hidden0[state * hidden_out + k];
+                if s > 0 {
+                    h = output[previous * out_width + d * hidden_out + k];
+                }
+                if masked {
+                    h *= mask[state * hidden_out + k];
+                }
+                staged[k] = h;
+                if train {
+                    entered[r * out_width + d * hidden_out + k] = h;
+                }
+                k += team;
+            }
+        }
+        sync_cube();
+        if s < length {
             let mut j = unit;
             while j < hidden {
                 let base = r * row_width + d * gate_width + j;
@@ -147,13 +168,7 @@ pub fn lstm_forward_kernel<F: Float>(
                 let mut output_gate = gates_x[base + 2 * hidden];
                 let mut cell_gate = gates_x[base + 3 * hidden];
                 for k in 0..hidden_out {
-                    let mut h = hidden0[state * hidden_out + k];
-                    if s > 0 {
-                        h = output[previous * out_width + d * hidden_out + k];
-                    }
-                    if masked {
-                        h *= mask[state * hidden_out + k];
-                    }
+                    let h = staged[k];
                     let w = k * row_width + d * gate_width + j;
                     input_gate += h * recurrent[w];
                     forget_gate += h * recurrent[w + hidden];
@@ -188,20 +203,6 @@ pub fn lstm_forward_kernel<F: Float>(
                     cells[r * cell_width + d * hidden + j] = cell;
                 }
                 j += team;
-            }
-            if train {
-                let mut k = unit;
-                while k < hidden_out {
-                    let mut h = hidden0[state * hidden_out + k];
-                    if s > 0 {
-                        h = output[previous * out_width + d * hidden_out + k];
-                    }
-                    if masked {
-                        h *= mask[state * hidden_out + k];
-                    }
-                    entered[r * out_width + d * hidden_out + k] = h;
-                    k += team;
-                }
             }
         } else {
             // Padding: zero in every sequence buffer this row owns at time t.

@@ -57,6 +57,20 @@ pub(crate) fn supported(device: &Device, dtype: DType) -> bool {
     on_host(device, dtype)
 }
 
+/// Whether a layer of `batch` rows and `hidden_out` hidden outputs fits the fused layer on
+/// `device`: the GPU kernels run a cube per row (a launch has at most 65 535 cubes along a
+/// dimension, WebGPU's limit) and stage a row's hidden state in shared memory; what does not
+/// fit takes the composed path.
+pub(crate) fn fits(device: &Device, batch: usize, hidden_out: usize) -> bool {
+    #[cfg(feature = "cube")]
+    if let burn::backend::DispatchDevice::Cube(_) = device.clone().without_autodiff().as_dispatch()
+    {
+        return batch <= 65_535 && hidden_out <= cube::MAX_STAGED;
+    }
+    let _ = (device, batch, hidden_out);
+    true
+}
+
 /// Whether `device` is one of the CPU backends, whose fused operations run on the host, and
 /// `dtype` one they compute in (f32, f64).
 pub(crate) fn on_host(device: &Device, dtype: DType) -> bool {
