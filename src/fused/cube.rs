@@ -239,13 +239,22 @@ pub trait LstmRecurrenceBackend: Backend {
     );
 }
 
-/// One cube per batch row and direction; its units share out the hidden units.
+/// Batch rows a cube runs: up to [`ROWS_PER_CUBE`], as many as shared memory holds staged
+/// hidden states for, no more than the batch.
+fn rows_per_cube(call: &RecurrenceCall) -> usize {
+    (MAX_STAGED / call.hidden_out.max(1))
+        .clamp(1, ROWS_PER_CUBE)
+        .min(call.batch.max(1))
+}
+
+/// One cube per block of batch rows and direction; its units share out the hidden units.
 fn launch_shape(tensor: &CubeTensor, call: &RecurrenceCall) -> (CubeCount, CubeDim) {
     let widest = call.hidden.max(call.hidden_out) as u32;
     let limit = tensor.client.properties().hardware.max_cube_dim.0.min(256);
     let units = widest.next_power_of_two().clamp(32, limit.max(1));
+    let blocks = call.batch.div_ceil(rows_per_cube(call));
     (
-        CubeCount::Static(call.batch as u32, call.directions as u32, 1),
+        CubeCount::Static(blocks as u32, call.directions as u32, 1),
         CubeDim::new_1d(units),
     )
 }
@@ -309,7 +318,8 @@ impl LstmRecurrenceBackend for CubeBackend {
                 entered.clone().into_tensor_arg(),
                 activated.clone().into_tensor_arg(),
                 sizes(&call),
-                call.hidden_out,
+                rows_per_cube(&call),
+                rows_per_cube(&call) * call.hidden_out,
                 call.train,
                 call.projection,
                 call.recurrent_mask,
@@ -360,6 +370,7 @@ impl LstmRecurrenceBackend for CubeBackend {
                 grad_cell0.clone().into_tensor_arg(),
                 grad_hidden_seq.clone().into_tensor_arg(),
                 sizes(&call),
+                rows_per_cube(&call),
                 call.projection,
                 call.recurrent_mask,
                 call.output_gradient,
@@ -608,5 +619,10 @@ pub(crate) fn supports(dtype: DType) -> bool {
 }
 
 /// The most hidden outputs the forward kernel stages in shared memory (16 KiB of f32,
-/// WebGPU's guaranteed workgroup storage).
+/// WebGPU's guaranteed workgroup storage), all of a cube's rows together.
 pub(crate) const MAX_STAGED: usize = 4096;
+
+/// The most batch rows a cube runs: each read of a recurrent weight serves them all (a GPU
+/// reads the weights from its cache once per block of rows rather than once per row; a CPU
+/// running the kernel does a quarter of the loads).
+const ROWS_PER_CUBE: usize = 4;
