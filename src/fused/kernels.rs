@@ -1,11 +1,13 @@
 //! The recurrence of one layer as two CubeCL kernels, forward and backward, each launched
 //! once per layer call (see [`super::cube`] for the rest of the layer around them).
 //!
-//! One cube runs one batch row of one direction through the whole sequence: its units share
-//! out the hidden units `j` (each computes the four gates of its `j`, so the cell state of a
-//! unit never leaves it), and a storage barrier between steps publishes `h_t` before any unit
-//! reads it. Nothing is launched per step, and every buffer is visited once per step: the
-//! work is linear in the sequence length.
+//! One cube runs a block of up to four batch rows of one direction through the whole
+//! sequence: its units share out the hidden units `j` (each computes the four gates of its `j`
+//! for every row of the block, so one read of a recurrent weight serves them all, and the cell
+//! state of a unit never leaves it); the previous hidden state is staged in shared memory at
+//! each step, and a storage barrier between steps publishes `h_t` before any unit reads it.
+//! Nothing is launched per step, and every buffer is visited once per step: the work is linear
+//! in the sequence length.
 //!
 //! Layouts (row-major, `rows = T·N` sequence rows in the call's order, `G = 4H`, gates ordered
 //! input, forget, output, cell candidate):
