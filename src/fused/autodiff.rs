@@ -6,7 +6,8 @@
 //! run first (a child is deeper in the graph than its parent): each leaves its gradient for the
 //! layer's node and registers a zero gradient of the small final-state shape, so the layer's
 //! node always has one to consume. The layer's backward then runs once, with every gradient
-//! that reached any of the three results.
+//! that reached any of the three results: the backend's own ([`LayerTraining`]), on the host
+//! for the CPU backends, as kernels on the device for the CubeCL backend.
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};

@@ -1,14 +1,17 @@
-//! Fused CPU kernels with their own backward nodes inside burn's autodiff, on the CPU
-//! backends (flex, ndarray), in f32 and f64:
+//! Fused operations with their own backward nodes inside burn's autodiff:
 //!
 //! - [`op::LstmLayerBackend`]: one LSTM layer — every time step of every direction — as one
-//!   operation (what it computes and how: [`layer`]);
+//!   operation: on the CPU backends (flex, ndarray; f32 and f64) computed on the host (what it
+//!   computes and how: [`layer`]), on burn's CubeCL backend (wgpu, CUDA; f32) as CubeCL
+//!   kernels (`cube`, `kernels`);
 //! - `cross_entropy::CrossEntropyBackend` (with the `programs` feature): a language model's
 //!   output layer and its cross-entropy as one operation; `OutputLogitsBackend`, the output
 //!   layer alone for generation.
 //!
 //! The composed path (burn tensor operations, burn's autodiff end to end) computes the same
 //! thing and is what the other backends run; `Recurrence::Composed` selects it everywhere.
+//! The backward node ([`autodiff`]) is one for both kinds of backend, through
+//! `autodiff::LayerTraining`.
 
 // burn-ndarray is deprecated in burn 0.22 but remains a supported backend of this crate.
 #![allow(deprecated)]
