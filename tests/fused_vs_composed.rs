@@ -199,6 +199,23 @@ fn lstm_run_in(
     results
 }
 
+/// Every option at once on `base`'s sizes (5 rows, at least 6 steps): stacked,
+/// bidirectional, projected, no bias, time-major, unsorted lengths, initial state, dropout.
+fn every_option(base: Case) -> Case {
+    Case {
+        layers: 2,
+        bidirectional: true,
+        proj_size: 2,
+        bias: false,
+        batch_first: false,
+        lengths: Some(vec![3, 1, 6, 5, 2]),
+        initial_state: true,
+        dropout: 0.25,
+        recurrent_dropout: 0.25,
+        ..base
+    }
+}
+
 /// The configurations compared: each option alone, then together, at awkward sizes.
 fn cases() -> Vec<Case> {
     let base = Case::plain(3, 7, 5, 6);
@@ -239,18 +256,7 @@ fn cases() -> Vec<Case> {
             layers: 2,
             ..base.clone()
         },
-        Case {
-            layers: 2,
-            bidirectional: true,
-            proj_size: 2,
-            bias: false,
-            batch_first: false,
-            lengths: Some(vec![3, 1, 6, 5, 2]),
-            initial_state: true,
-            dropout: 0.25,
-            recurrent_dropout: 0.25,
-            ..base.clone()
-        },
+        every_option(base.clone()),
         // Sizes at the edges: one step, one row, one hidden unit; two steps (too few to
         // pack the weights for).
         Case::plain(2, 1, 1, 1),
@@ -346,18 +352,7 @@ fn gpu_kernels_and_composed_paths_agree_on_awkward_shapes() {
             lengths: Some((0..65).map(|row| 1 + (row * 7) % 3).collect()),
             ..Case::plain(5, 129, 65, 3)
         },
-        Case {
-            layers: 2,
-            bidirectional: true,
-            proj_size: 2,
-            bias: false,
-            batch_first: false,
-            lengths: Some(vec![3, 1, 6, 5, 2]),
-            initial_state: true,
-            dropout: 0.25,
-            recurrent_dropout: 0.25,
-            ..Case::plain(3, 7, 5, 6)
-        },
+        every_option(Case::plain(3, 7, 5, 6)),
     ];
     for case in cases {
         let data = CaseData::new(&case);

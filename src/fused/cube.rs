@@ -19,7 +19,7 @@ use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
-use cubecl::prelude::{CubeCount, CubeDim};
+use cubecl::prelude::{CubeCount, CubeDim, TensorArg};
 
 use super::autodiff::{InputGradients, LayerTraining, ResultGradients};
 use super::kernels::{SizesLaunch, lstm_backward_kernel, lstm_forward_kernel};
@@ -259,6 +259,11 @@ fn launch_shape(tensor: &CubeTensor, call: &RecurrenceCall) -> (CubeCount, CubeD
     )
 }
 
+/// A kernel operand, made contiguous first (the kernels index rows by their widths).
+fn operand(tensor: CubeTensor) -> TensorArg {
+    into_contiguous(tensor).into_tensor_arg()
+}
+
 fn sizes(call: &RecurrenceCall) -> SizesLaunch {
     SizesLaunch::new(
         call.steps as u32,
@@ -303,13 +308,13 @@ impl LstmRecurrenceBackend for CubeBackend {
                 &client,
                 count,
                 dim,
-                into_contiguous(gates_x).into_tensor_arg(),
-                into_contiguous(recurrent_weights).into_tensor_arg(),
-                into_contiguous(projection).into_tensor_arg(),
-                into_contiguous(hidden).into_tensor_arg(),
-                into_contiguous(cell).into_tensor_arg(),
-                into_contiguous(recurrent_mask).into_tensor_arg(),
-                into_contiguous(lengths).into_tensor_arg(),
+                operand(gates_x),
+                operand(recurrent_weights),
+                operand(projection),
+                operand(hidden),
+                operand(cell),
+                operand(recurrent_mask),
+                operand(lengths),
                 output.clone().into_tensor_arg(),
                 hidden_n.clone().into_tensor_arg(),
                 cell_n.clone().into_tensor_arg(),
@@ -355,16 +360,16 @@ impl LstmRecurrenceBackend for CubeBackend {
                 &client,
                 count,
                 dim,
-                into_contiguous(gates).into_tensor_arg(),
-                into_contiguous(cells).into_tensor_arg(),
-                into_contiguous(cell0).into_tensor_arg(),
-                into_contiguous(recurrent_transposed).into_tensor_arg(),
-                into_contiguous(projection).into_tensor_arg(),
-                into_contiguous(recurrent_mask).into_tensor_arg(),
-                into_contiguous(lengths).into_tensor_arg(),
-                into_contiguous(grad_output).into_tensor_arg(),
-                into_contiguous(grad_hidden).into_tensor_arg(),
-                into_contiguous(grad_cell).into_tensor_arg(),
+                operand(gates),
+                operand(cells),
+                operand(cell0),
+                operand(recurrent_transposed),
+                operand(projection),
+                operand(recurrent_mask),
+                operand(lengths),
+                operand(grad_output),
+                operand(grad_hidden),
+                operand(grad_cell),
                 grad_gates.clone().into_tensor_arg(),
                 grad_hidden0.clone().into_tensor_arg(),
                 grad_cell0.clone().into_tensor_arg(),
