@@ -19,7 +19,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Backend, TensorMetadata, tensor::FloatTensor};
 
-use super::layer::Wanted;
+use super::layer::{LayerGradients, Wanted};
 use super::op::{LayerCall, LayerPrimitives, LayerResults, LstmLayerBackend};
 
 /// A backend's training forward pass and backward pass of the fused layer: the host's
@@ -53,17 +53,8 @@ pub(crate) struct ResultGradients<B: Backend> {
     pub cell: Option<FloatTensor<B>>,
 }
 
-/// The gradients of a layer call's inputs, shaped as they are; `None` where not wanted.
-#[derive(Debug)]
-pub(crate) struct InputGradients<B: Backend> {
-    pub input: Option<FloatTensor<B>>,
-    pub input_weights: Option<FloatTensor<B>>,
-    pub bias: Option<FloatTensor<B>>,
-    pub recurrent: Option<FloatTensor<B>>,
-    pub projection: Option<FloatTensor<B>>,
-    pub hidden: Option<FloatTensor<B>>,
-    pub cell: Option<FloatTensor<B>>,
-}
+/// The gradients of a layer call's inputs as backend tensors; `None` where not wanted.
+pub(crate) type InputGradients<B> = LayerGradients<FloatTensor<B>>;
 
 /// The gradients of the output sequence and of the final cell state, left by their nodes for
 /// the layer's node.

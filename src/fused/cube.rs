@@ -560,7 +560,7 @@ fn backward(
     });
     let projection_grad = (wanted.projection && call.projection)
         .then(|| per_direction_product(activated, grad_hidden_seq, d));
-    InputGradients {
+    InputGradients::<Cube> {
         input: input_grad,
         input_weights: input_weights_grad,
         bias: bias_grad,

@@ -187,16 +187,51 @@ pub(crate) struct Wanted {
     pub cell: bool,
 }
 
-/// The gradients of a layer call, shaped as its inputs; `None` where not wanted.
-#[derive(Debug, Default)]
-pub(crate) struct LayerGradients<E> {
-    pub input: Option<Vec<E>>,
-    pub input_weights: Option<Vec<E>>,
-    pub bias: Option<Vec<E>>,
-    pub recurrent: Option<Vec<E>>,
-    pub projection: Option<Vec<E>>,
-    pub hidden: Option<Vec<E>>,
-    pub cell: Option<Vec<E>>,
+/// The gradients of a layer call, shaped as its inputs; `None` where not wanted. `G` is one
+/// gradient: host values here, a backend tensor in the backward node.
+#[derive(Debug)]
+pub(crate) struct LayerGradients<G> {
+    pub input: Option<G>,
+    pub input_weights: Option<G>,
+    pub bias: Option<G>,
+    pub recurrent: Option<G>,
+    pub projection: Option<G>,
+    pub hidden: Option<G>,
+    pub cell: Option<G>,
+}
+
+impl<G> Default for LayerGradients<G> {
+    fn default() -> Self {
+        Self {
+            input: None,
+            input_weights: None,
+            bias: None,
+            recurrent: None,
+            projection: None,
+            hidden: None,
+            cell: None,
+        }
+    }
+}
+
+impl<G> LayerGradients<G> {
+    /// Each gradient turned by `f`, which is given the shape of its input.
+    pub(crate) fn map<H>(
+        self,
+        shapes: &InputShapes,
+        mut f: impl FnMut(G, &[usize]) -> H,
+    ) -> LayerGradients<H> {
+        let mut map = |grad: Option<G>, shape: &[usize]| grad.map(|grad| f(grad, shape));
+        LayerGradients {
+            input: map(self.input, &shapes.input),
+            input_weights: map(self.input_weights, &shapes.input_weights),
+            bias: map(self.bias, &shapes.bias),
+            recurrent: map(self.recurrent, &shapes.recurrent),
+            projection: map(self.projection, &shapes.projection),
+            hidden: map(self.hidden, &shapes.hidden),
+            cell: map(self.cell, &shapes.cell),
+        }
+    }
 }
 
 /// What the backward pass needs from a training forward pass.
@@ -866,7 +901,7 @@ pub(crate) fn backward<E: Elem>(
     grad_hidden: Option<&[E]>,
     grad_cell: Option<&[E]>,
     wanted: Wanted,
-) -> LayerGradients<E> {
+) -> LayerGradients<Vec<E>> {
     let dims = saved.dims;
     let LayerDims {
         steps,
@@ -915,7 +950,7 @@ pub(crate) fn backward<E: Elem>(
             .run(directions, |d, block| (d, unit.run(d, block)))
     };
 
-    let mut gradients = LayerGradients::<E> {
+    let mut gradients = LayerGradients::<Vec<E>> {
         hidden: wanted.hidden.then_some(grad_hidden0),
         cell: wanted.cell.then_some(grad_cell0),
         ..Default::default()

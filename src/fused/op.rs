@@ -220,18 +220,9 @@ fn backward_on<B: Backend, E: Elem>(
         grad_cell.as_deref(),
         wanted,
     );
-    let tensor = |grad: Option<Vec<E>>, shape: &[usize]| {
-        grad.map(|grad| from_host::<B, E>(grad, shape, &device))
-    };
-    InputGradients {
-        input: tensor(gradients.input, &shapes.input),
-        input_weights: tensor(gradients.input_weights, &shapes.input_weights),
-        bias: tensor(gradients.bias, &shapes.bias),
-        recurrent: tensor(gradients.recurrent, &shapes.recurrent),
-        projection: tensor(gradients.projection, &shapes.projection),
-        hidden: tensor(gradients.hidden, &shapes.hidden),
-        cell: tensor(gradients.cell, &shapes.cell),
-    }
+    gradients.map(&shapes, |grad, shape| {
+        from_host::<B, E>(grad, shape, &device)
+    })
 }
 
 /// The fused LSTM layer as a burn backend operation: every step of every direction of one
