@@ -6,7 +6,12 @@
 //! cargo bench --bench lstm                          # flex, every workload
 //! cargo bench --bench lstm -- --quick               # fewer runs
 //! cargo bench --bench lstm -- --backend ndarray --only W3 --out bench.json
+//! cargo bench --bench lstm -- --kernel each --only W3   # ours once per CPU kernel, side by side
 //! ```
+//!
+//! The header names the CPU (model, SIMD features, the fused layer's kernels it offers); each
+//! row says which kernel served ours (`--kernel auto`: the one the layer measured fastest per
+//! shape class; a kernel name forces it through `BURN_LSTM_KERNEL`).
 //!
 //! `scripts/bench.sh` runs this and PyTorch's side (`scripts/torch_bench.py`) in one session
 //! and prints the table with the ratios. The figures are medians of timed runs after warm-up
@@ -27,6 +32,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int};
 use burn_lstm::backend::BackendChoice;
+use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, kernel_decisions};
 use burn_lstm::data::{Tokenizer, Vocabulary, WindowSet, keras_sine_windows};
 use burn_lstm::models::{
     LanguageModelConfig, Sampling, SequenceRegressor, SequenceRegressorConfig, generate,
@@ -116,6 +122,9 @@ struct Options {
     /// A Python with PyTorch: each workload's PyTorch figure is taken right after ours and
     /// burn's (`scripts/torch_bench.py`), so that the three meet the machine in the same state.
     torch: Option<String>,
+    /// The CPU kernels ours runs with, one figure each: `auto` (measured choice) or a name
+    /// forced through `BURN_LSTM_KERNEL`.
+    kernels: Vec<String>,
 }
 
 fn options() -> Options {
@@ -126,6 +135,7 @@ fn options() -> Options {
         out: "target/bench-lstm.json".into(),
         child: None,
         torch: None,
+        kernels: vec!["auto".into()],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -142,14 +152,197 @@ fn options() -> Options {
                 options.child = id.zip(side);
             }
             "--torch" => options.torch = args.next(),
+            "--kernel" => {
+                let list = args.next().unwrap_or_default();
+                options.kernels = kernel_list(&list).unwrap_or_else(|err| exit_with(&err));
+            }
             "--bench" => {}
             other => exit_with(&format!(
                 "unknown argument {other} (--quick, --only W1..W8, --backend flex|ndarray|wgpu, \
-                 --out FILE, --torch PYTHON)"
+                 --out FILE, --torch PYTHON, --kernel auto|avx512|avx2|gemm|each[,…])"
             )),
         }
     }
     options
+}
+
+/// `--kernel`'s comma-separated list: `auto`, kernel names, or `each` (auto, then every
+/// kernel this CPU offers).
+fn kernel_list(list: &str) -> Result<Vec<String>, String> {
+    let mut kernels = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        match name {
+            "each" => {
+                kernels.push("auto".to_string());
+                kernels.extend(CpuKernel::available().iter().map(|k| k.name().to_string()));
+            }
+            "auto" => kernels.push(name.to_string()),
+            other => {
+                let kernel: CpuKernel = other.parse()?;
+                if !kernel.is_available() {
+                    return Err(format!("this CPU does not run the {kernel} kernel"));
+                }
+                kernels.push(kernel.name().to_string());
+            }
+        }
+    }
+    kernels.dedup();
+    Ok(kernels)
+}
+
+/// The CPU, as `lscpu` names it, and its SIMD features that matter here.
+fn cpu_description() -> Value {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split(':').nth(1))
+            .map(|value| value.trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let flags = field("flags");
+    let simd: Vec<&str> = [
+        "avx2",
+        "fma",
+        "avx512f",
+        "avx512dq",
+        "avx512bw",
+        "avx512vl",
+        "avx512_bf16",
+        "avx512_fp16",
+        "amx_tile",
+        "amx_bf16",
+    ]
+    .into_iter()
+    .filter(|feature| flags.split_whitespace().any(|flag| flag == *feature))
+    .collect();
+    let kernels: Vec<&str> = CpuKernel::available().iter().map(|k| k.name()).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    #[cfg(target_arch = "x86_64")]
+    let peak = peak::measure(cores);
+    #[cfg(not(target_arch = "x86_64"))]
+    let peak = json!({});
+    json!({
+        "model": field("model name"),
+        "cores": cores,
+        "simd": simd,
+        "kernels": kernels,
+        "fma_peak_gflops": peak,
+    })
+}
+
+/// The CPU's f32 FMA peak, measured: independent multiply-add chains (enough to hide the
+/// latency: 12 for AVX2's 16 registers, 24 for AVX-512's 32) on one core and on every core
+/// at once, in GFLOP/s (an FMA is two). The ceiling the products are read against.
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use std::arch::x86_64::*;
+    use std::time::Instant;
+
+    const ITERATIONS: u64 = 20_000_000;
+
+    #[target_feature(enable = "avx2,fma")]
+    fn chains_avx2() -> f32 {
+        let (a, b) = (_mm256_set1_ps(0.999_9), _mm256_set1_ps(1e-4));
+        let mut acc = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..ITERATIONS {
+            for value in acc.iter_mut() {
+                *value = _mm256_fmadd_ps(*value, a, b);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        let sum = acc
+            .iter()
+            .fold(_mm256_setzero_ps(), |s, &v| _mm256_add_ps(s, v));
+        // SAFETY: `out` holds eight floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+        out.iter().sum()
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn chains_avx512() -> f32 {
+        let (a, b) = (_mm512_set1_ps(0.999_9), _mm512_set1_ps(1e-4));
+        let mut acc = [_mm512_set1_ps(1.0); 24];
+        for _ in 0..ITERATIONS {
+            for value in acc.iter_mut() {
+                *value = _mm512_fmadd_ps(*value, a, b);
+            }
+        }
+        _mm512_reduce_add_ps(
+            acc.iter()
+                .fold(_mm512_setzero_ps(), |s, &v| _mm512_add_ps(s, v)),
+        )
+    }
+
+    /// GFLOP/s of `run` (which does `flops`) on `threads` threads at once.
+    fn rate(threads: usize, flops: f64, run: fn() -> f32) -> f64 {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..threads).map(|_| std::thread::spawn(run)).collect();
+        for handle in handles {
+            std::hint::black_box(handle.join().expect("a peak thread"));
+        }
+        threads as f64 * flops / start.elapsed().as_secs_f64() / 1e9
+    }
+
+    /// `{"avx2": [one core, all cores], "avx512": […]}` for the instruction sets this CPU has.
+    pub fn measure(cores: usize) -> serde_json::Value {
+        let mut peaks = serde_json::Map::new();
+        let flops = |lanes: f64, chains: f64| ITERATIONS as f64 * chains * lanes * 2.0;
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            let run: fn() -> f32 = || unsafe { chains_avx2() };
+            let one = rate(1, flops(8.0, 12.0), run);
+            peaks.insert(
+                "avx2".into(),
+                serde_json::json!([one, rate(cores, flops(8.0, 12.0), run)]),
+            );
+        }
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked above).
+            let run: fn() -> f32 = || unsafe { chains_avx512() };
+            let one = rate(1, flops(16.0, 24.0), run);
+            peaks.insert(
+                "avx512".into(),
+                serde_json::json!([one, rate(cores, flops(16.0, 24.0), run)]),
+            );
+        }
+        peaks.into()
+    }
+}
+
+/// The kernels that served ours in a child, per shape class.
+fn kernels_used() -> Value {
+    kernel_decisions()
+        .into_iter()
+        .map(|d| {
+            let timings: serde_json::Map<String, Value> = d
+                .timings
+                .iter()
+                .map(|(kernel, us)| (kernel.name().to_string(), json!(us)))
+                .collect();
+            json!({"class": d.class, "kernel": d.kernel.name(), "timings_us": timings})
+        })
+        .collect()
+}
+
+/// The distinct kernels of a result's classes, `+`-joined (`avx2`, `avx512+avx2`).
+fn kernel_summary(result: Option<&Value>) -> String {
+    let mut names: Vec<&str> = result
+        .and_then(|r| r["kernels"].as_array())
+        .map(|classes| {
+            classes
+                .iter()
+                .filter_map(|c| c["kernel"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        "–".into()
+    } else {
+        names.join("+")
+    }
 }
 
 fn exit_with(message: &str) -> ! {
@@ -646,11 +839,11 @@ fn sample(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
 }
 
 /// PyTorch's figure for workload `id`, measured now by `scripts/torch_bench.py` in a process of
-/// its own (none for the workloads PyTorch has no equivalent of): on the CPU, or with `gpu` on
-/// a CUDA GPU (cuDNN).
-fn torch_figure(python: &str, id: &str, quick: bool, gpu: bool) -> Option<Value> {
-    if id.starts_with("W7") || id.starts_with("C1") || id.contains("small") {
-        return None;
+/// its own: on the CPU, or with `gpu` on a CUDA GPU (cuDNN). Without a figure, why not: the
+/// workload has no PyTorch equivalent, or the run failed.
+fn torch_figure(python: &str, id: &str, quick: bool, gpu: bool) -> Result<Value, String> {
+    if id.starts_with("W7") || id.starts_with("C1") {
+        return Err("no PyTorch equivalent".into());
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut command = Command::new(python);
@@ -662,15 +855,20 @@ fn torch_figure(python: &str, id: &str, quick: bool, gpu: bool) -> Option<Value>
     if gpu {
         command.args(["--device", "cuda"]);
     }
-    let output = command.output().ok()?;
+    let output = command
+        .output()
+        .map_err(|err| format!("PyTorch did not start: {err}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        eprintln!(
-            "PyTorch's {id} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        return None;
+        eprintln!("PyTorch's {id} failed: {stderr}");
+        let last = stderr.lines().last().unwrap_or("no message");
+        return Err(format!("PyTorch failed: {last}"));
     }
-    serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last()?).ok()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .ok_or_else(|| "PyTorch printed no figure".into())
 }
 
 /// One measurement (in a process of its own): prints it as one JSON line.
@@ -695,9 +893,104 @@ fn child(options: &Options, id: &str, side: &str) {
     let row = json!({
         "workload": id, "side": side, "median_ms": stats.median, "min_ms": stats.min,
         "max_ms": stats.max, "runs": stats.runs, "peak_rss_mib": peak_memory_mib(),
-        "kernel_launches": stats.launches,
+        "kernel_launches": stats.launches, "kernels": kernels_used(),
     });
     println!("{row}");
+}
+
+/// One figure, measured by this program in a process of its own (`kernel`: `auto` or a kernel
+/// forced through `BURN_LSTM_KERNEL`).
+fn measurement(options: &Options, id: &str, side: &str, kernel: &str) -> Value {
+    let exe = std::env::current_exe().expect("this program's path");
+    let mut command = Command::new(exe);
+    command.args(["--child", id, side, "--backend", options.backend.name()]);
+    command.env(KERNEL_VARIABLE, kernel);
+    if options.quick {
+        command.arg("--quick");
+    }
+    let output = command.output().expect("run a measurement");
+    let line = String::from_utf8_lossy(&output.stdout);
+    line.lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| {
+            exit_with(&format!(
+                "{id} ({side}, kernel {kernel}) failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        })
+}
+
+/// A figure as `median (min–max)` in ms.
+fn cell(r: Option<&Value>) -> String {
+    r.map(|r| {
+        format!(
+            "{:.2} ({:.2}–{:.2})",
+            r["median_ms"].as_f64().unwrap_or(f64::NAN),
+            r["min_ms"].as_f64().unwrap_or(f64::NAN),
+            r["max_ms"].as_f64().unwrap_or(f64::NAN)
+        )
+    })
+    .unwrap_or("–".into())
+}
+
+fn join(list: &Value) -> String {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// A workload's line of the table: ours, burn's, their ratio and memory, which kernel served
+/// ours, and PyTorch's figure or why there is none.
+fn print_row(
+    title: &str,
+    ours: Option<&Value>,
+    burn: Option<&Value>,
+    torch: &Result<Value, String>,
+) {
+    let mib = |r: Option<&Value>| {
+        r.and_then(|r| r["peak_rss_mib"].as_f64())
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or("–".into())
+    };
+    let median = |r: &Value| r["median_ms"].as_f64().unwrap_or(f64::NAN);
+    let ratio = burn.zip(ours).map(|(b, o)| median(b) / median(o));
+    let versus_torch = match (torch, ours) {
+        (Ok(t), Some(o)) => format!(
+            "PyTorch {} → ours/PyTorch {:.2}",
+            cell(Some(t)),
+            median(o) / median(t)
+        ),
+        (Err(why), _) => format!("PyTorch: {why}"),
+        (Ok(_), None) => String::new(),
+    };
+    let launches = |r: Option<&Value>| {
+        r.and_then(|r| r["kernel_launches"].as_f64())
+            .map(|count| format!("{count:.1}"))
+            .unwrap_or("–".into())
+    };
+    let launched = ours
+        .and_then(|r| r["kernel_launches"].as_f64())
+        .map(|_| format!("  launches {} / {}", launches(ours), launches(burn)))
+        .unwrap_or_default();
+    println!(
+        "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}  kernel {}  {}{}",
+        title,
+        cell(ours),
+        cell(burn),
+        ratio.map(|r| format!("{r:.2}×")).unwrap_or("–".into()),
+        mib(ours),
+        mib(burn),
+        kernel_summary(ours),
+        versus_torch,
+        launched,
+    );
 }
 
 fn main() {
@@ -713,6 +1006,7 @@ fn main() {
         })
     };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpu = cpu_description();
     println!(
         "burn-lstm benchmark on {} ({}; load average {})",
         options.backend,
@@ -723,94 +1017,65 @@ fn main() {
             .join(" ")
     );
     println!(
+        "CPU: {} ({} cores); SIMD: {}; the fused layer's kernels here: {}; ours runs with: {}",
+        cpu["model"].as_str().unwrap_or("unknown"),
+        cpu["cores"],
+        join(&cpu["simd"]),
+        join(&cpu["kernels"]),
+        options.kernels.join(", ")
+    );
+    if let Some(peaks) = cpu["fma_peak_gflops"].as_object() {
+        for (isa, figures) in peaks {
+            println!(
+                "f32 FMA peak, measured, {isa}: {:.0} GFLOP/s on one core, {:.0} on all",
+                figures[0].as_f64().unwrap_or(f64::NAN),
+                figures[1].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    println!(
         "\n{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}",
         "workload", "ours ms (min–max)", "burn ms (min–max)", "burn/us", "MiB ours", "MiB burn"
     );
     if options.backend == BackendChoice::Wgpu {
         println!("(GPU kernels launched per timed unit, ours / burn, follow each row)");
     }
-    let exe = std::env::current_exe().expect("this program's path");
     let mut rows = Vec::new();
     for &(id, title, burn_can) in WORKLOADS.iter().filter(|(id, _, _)| wanted(id)) {
-        let sides: &[&str] = if burn_can {
-            &["ours", "burn"]
-        } else {
-            &["ours"]
-        };
-        let mut results = Vec::new();
-        for side in sides {
-            let mut command = Command::new(&exe);
-            command.args(["--child", id, side, "--backend", options.backend.name()]);
-            if options.quick {
-                command.arg("--quick");
+        // Ours once per kernel asked for (the first is the row's own figure), then burn's.
+        let ours_by_kernel: Vec<(String, Value)> = options
+            .kernels
+            .iter()
+            .map(|kernel| (kernel.clone(), measurement(&options, id, "ours", kernel)))
+            .collect();
+        let burn = burn_can.then(|| measurement(&options, id, "burn", "auto"));
+        let ours = ours_by_kernel.first().map(|(_, result)| result);
+        let torch = match options.torch.as_deref() {
+            Some(python) => {
+                let gpu = options.backend == BackendChoice::Wgpu;
+                torch_figure(python, id, options.quick, gpu)
             }
-            let output = command.output().expect("run a measurement");
-            let line = String::from_utf8_lossy(&output.stdout);
-            let result: Value = line
-                .lines()
-                .last()
-                .and_then(|line| serde_json::from_str(line).ok())
-                .unwrap_or_else(|| {
-                    exit_with(&format!(
-                        "{id} ({side}) failed: {}",
-                        String::from_utf8_lossy(&output.stderr)
-                    ))
-                });
-            results.push(result);
+            None => Err("not measured (no --torch)".into()),
+        };
+        print_row(title, ours, burn.as_ref(), &torch);
+        for (kernel, result) in ours_by_kernel.iter().skip(1) {
+            println!(
+                "{:<58} {:>24}   (ours with {KERNEL_VARIABLE}={kernel})",
+                "",
+                cell(Some(result))
+            );
         }
-        let cell = |r: Option<&Value>| {
-            r.map(|r| {
-                format!(
-                    "{:.2} ({:.2}–{:.2})",
-                    r["median_ms"].as_f64().unwrap_or(f64::NAN),
-                    r["min_ms"].as_f64().unwrap_or(f64::NAN),
-                    r["max_ms"].as_f64().unwrap_or(f64::NAN)
-                )
-            })
-            .unwrap_or("–".into())
-        };
-        let mib = |r: Option<&Value>| {
-            r.and_then(|r| r["peak_rss_mib"].as_f64())
-                .map(|m| format!("{m:.0}"))
-                .unwrap_or("–".into())
-        };
-        let torch = options.torch.as_deref().and_then(|python| {
-            let gpu = options.backend == BackendChoice::Wgpu;
-            torch_figure(python, id, options.quick, gpu)
-        });
-        let (ours, burn) = (results.first(), results.get(1));
-        let median = |r: &Value| r["median_ms"].as_f64().unwrap_or(f64::NAN);
-        let ratio = burn.zip(ours).map(|(b, o)| median(b) / median(o));
-        let versus_torch = torch.as_ref().zip(ours).map(|(t, o)| median(o) / median(t));
-        let launches = |r: Option<&Value>| {
-            r.and_then(|r| r["kernel_launches"].as_f64())
-                .map(|count| format!("{count:.1}"))
-                .unwrap_or("–".into())
-        };
-        let kernels = ours
-            .and_then(|r| r["kernel_launches"].as_f64())
-            .map(|_| format!("launches {} / {}", launches(ours), launches(burn)))
-            .unwrap_or_default();
-        println!(
-            "{:<58} {:>24} {:>24} {:>8} {:>9} {:>9}  {}{}",
-            title,
-            cell(ours),
-            cell(burn),
-            ratio.map(|r| format!("{r:.2}×")).unwrap_or("–".into()),
-            mib(ours),
-            mib(burn),
-            versus_torch
-                .map(|r| format!("PyTorch {} → ours/PyTorch {r:.2}", cell(torch.as_ref())))
-                .unwrap_or_default(),
-            kernels,
-        );
+        let by_kernel: serde_json::Map<String, Value> = ours_by_kernel.iter().cloned().collect();
         rows.push(json!({
-            "workload": id, "title": title, "ours": ours, "burn": burn, "torch": torch,
+            "workload": id, "title": title, "ours": ours, "burn": burn,
+            "torch": torch.as_ref().ok(), "torch_note": torch.as_ref().err(),
+            "ours_by_kernel": by_kernel,
         }));
     }
     let report = json!({
         "backend": options.backend.name(), "load_average": load.trim(),
-        "quick": options.quick, "rows": rows,
+        "load_average_after": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        "quick": options.quick, "cpu": cpu, "kernels": options.kernels, "rows": rows,
     });
     if let Some(dir) = std::path::Path::new(&options.out).parent() {
         let _ = std::fs::create_dir_all(dir);

@@ -37,7 +37,7 @@ WORKLOADS = [
     "W1-epoch", "W2-1000-epochs", "W3-uni-train", "W3-uni-forward", "W3-bi-train",
     "W3-bi-forward", "W4-ptb-small-step", "W5-padded-train", "W5-padded-forward",
     "W6-proj-train", "W6-proj-forward", "W8-generate-token", "S-T50-train", "S-T200-train",
-    "S-T800-train",
+    "S-T800-train", "S-T50-small-train", "S-T200-small-train", "S-T800-small-train",
 ]
 
 
@@ -129,8 +129,9 @@ def padded_lengths(batch):
 
 
 def w3(torch, nn, workload, quick):
-    """W3 and its variants; S-T<seq>-train: W3's other sizes at `seq` steps, time per step."""
-    batch, features, hidden = 64, 128, 256
+    """W3 and its variants; S-T<seq>-train: W3's other sizes at `seq` steps, time per step
+    (S-T<seq>-small-train: batch 8, 16 inputs, 32 units)."""
+    batch, features, hidden = (8, 16, 32) if "-small-" in workload else (64, 128, 256)
     seq = int(workload.split("-")[1][1:]) if workload.startswith("S-") else 100
     per = seq if workload.startswith("S-") else 1.0
     x = torch.randn(batch, seq, features, device=DEVICE)

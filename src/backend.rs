@@ -63,6 +63,11 @@ impl BackendChoice {
                     .join(", ")
             )));
         }
+        if matches!(self, Self::Flex | Self::Ndarray) {
+            // The fused layer's CPU kernels: a bad BURN_LSTM_KERNEL stops a program here,
+            // before any work, as it would stop the layer's first call.
+            crate::cpu::kernel_choice().map_err(LstmError::Kernel)?;
+        }
         match self {
             #[cfg(feature = "flex")]
             Self::Flex => Ok(Device::flex()),

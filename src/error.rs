@@ -72,6 +72,9 @@ pub enum LstmError {
         /// What was wrong with it.
         reason: String,
     },
+    /// `BURN_LSTM_KERNEL` names a kernel that does not exist or that this CPU does not run.
+    #[error("{0}")]
+    Kernel(String),
     /// Training could not go on.
     #[error("{0}")]
     Training(String),

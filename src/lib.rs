@@ -83,6 +83,27 @@ pub mod train;
 #[cfg(feature = "learner")]
 pub mod learner;
 
+/// The CPU kernels of the fused layer (flex, ndarray) and how one is chosen: measured per
+/// shape class on first use, or forced with `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm`.
+///
+/// ```
+/// use burn_lstm::cpu::{CpuKernel, kernel_choice, kernel_decisions};
+///
+/// // What this CPU offers (always at least the gemm crate's portable path).
+/// assert!(CpuKernel::available().contains(&CpuKernel::Gemm));
+/// // An unknown name in BURN_LSTM_KERNEL would be an error here, and from `try_forward`.
+/// assert!(kernel_choice().is_ok());
+/// // After a forward pass, each shape class's choice and the timings it was made by.
+/// for decision in kernel_decisions() {
+///     println!("{}: {} {:?}", decision.class, decision.kernel, decision.timings);
+/// }
+/// ```
+pub mod cpu {
+    pub use crate::fused::kernel::{
+        CpuKernel, KERNEL_VARIABLE, KernelChoice, KernelDecision, kernel_choice, kernel_decisions,
+    };
+}
+
 pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
 #[doc(hidden)]

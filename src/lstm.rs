@@ -424,6 +424,10 @@ impl Lstm {
         };
         let fused =
             self.uses_fused(&device, dtype) && fused::fits(&device, batch, self.hidden_out());
+        if fused && fused::on_host(&device, dtype) {
+            // A forced kernel that cannot serve is the caller's error, before any work.
+            fused::kernel::kernel_choice().map_err(LstmError::Kernel)?;
+        }
         let prepared = prepared.filter(|prepared| prepared.fused == fused);
         let mask = match (padded, fused) {
             (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (&device, dtype))),

@@ -5,12 +5,16 @@
 //!
 //! Tolerances (absolute): f64 cases 1e-10; f32 cases 1e-5, and 5e-5 for g8's gradients
 //! (200 steps of backpropagation through time in f32).
+//!
+//! The fused path runs once more per CPU kernel this machine offers (AVX-512 tiles, AVX2
+//! tiles, the gemm crate), each forced through `BURN_LSTM_KERNEL` in a process of its own.
 
 mod common;
 
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn_lstm::Recurrence;
+use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, KernelChoice, kernel_choice, kernel_decisions};
 use common::golden::{GoldenCase, check_case, golden_files};
 
 fn tolerances(case: &GoldenCase) -> (f64, f64) {
@@ -73,6 +77,61 @@ fn check_all_with(backend: &str, device: &Device, f32_only: bool, recurrence: Re
 #[test]
 fn golden_cases_on_flex() {
     check_all("flex", &Device::flex(), false);
+}
+
+/// The fused path's cases once per kernel of this CPU: each in a child process of this test
+/// binary with `BURN_LSTM_KERNEL` set (the variable is read once per process), running
+/// [`golden_cases_with_the_forced_kernel`]. A kernel the CPU lacks cannot be tested here;
+/// the list printed says which were.
+#[cfg(feature = "flex")]
+#[test]
+fn golden_cases_with_every_cpu_kernel() {
+    if std::env::var_os(KERNEL_VARIABLE).is_some() {
+        return; // a child run with one kernel forced: the parent's work is done elsewhere
+    }
+    let kernels = CpuKernel::available();
+    println!("kernels this CPU offers: {kernels:?}");
+    for kernel in kernels {
+        let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+            .args([
+                "golden_cases_with_the_forced_kernel",
+                "--exact",
+                "--ignored",
+            ])
+            .args(["--nocapture", "--test-threads", "1"])
+            .env(KERNEL_VARIABLE, kernel.name())
+            .output()
+            .expect("run the test binary again");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        println!("{stdout}");
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{kernel}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The child of [`golden_cases_with_every_cpu_kernel`]: every case on flex's fused path with
+/// the forced kernel, which then must be the only one that served.
+#[cfg(feature = "flex")]
+#[test]
+#[ignore = "run by golden_cases_with_every_cpu_kernel with BURN_LSTM_KERNEL set"]
+fn golden_cases_with_the_forced_kernel() {
+    let Ok(KernelChoice::Forced(kernel)) = kernel_choice() else {
+        panic!("run with {KERNEL_VARIABLE} naming a kernel");
+    };
+    check_all_with(
+        &format!("flex {kernel}"),
+        &Device::flex(),
+        false,
+        Recurrence::Fused,
+    );
+    let decisions = kernel_decisions();
+    assert!(!decisions.is_empty(), "no kernel decision was made");
+    for decision in decisions {
+        assert_eq!(decision.kernel, kernel, "{}", decision.class);
+    }
 }
 
 #[cfg(feature = "ndarray")]

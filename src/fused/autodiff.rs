@@ -19,42 +19,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Backend, TensorMetadata, tensor::FloatTensor};
 
-use super::layer::{LayerGradients, Wanted};
-use super::op::{LayerCall, LayerPrimitives, LayerResults, LstmLayerBackend};
-
-/// A backend's training forward pass and backward pass of the fused layer: the host's
-/// (flex, ndarray) or the CubeCL kernels' (wgpu, CUDA).
-pub(crate) trait LayerTraining: Backend {
-    /// What the forward pass keeps for the backward pass.
-    type Saved: Send + Sync + std::fmt::Debug + 'static;
-
-    /// Runs the layer, keeping what its backward needs (`keep_input`: the input too, for the
-    /// input weights' gradient).
-    fn forward_train(
-        tensors: LayerPrimitives<'_, Self>,
-        call: &LayerCall,
-        keep_input: bool,
-    ) -> (LayerResults<Self>, Self::Saved);
-
-    /// The gradients of the layer's inputs that `wanted` names, from those of its results.
-    fn backward(
-        saved: Self::Saved,
-        results: ResultGradients<Self>,
-        wanted: Wanted,
-    ) -> InputGradients<Self>;
-}
-
-/// The gradients that reached the layer's results: the final hidden state always (its node
-/// is the layer's), the output sequence and the final cell state where anything used them.
-#[derive(Debug)]
-pub(crate) struct ResultGradients<B: Backend> {
-    pub output: Option<FloatTensor<B>>,
-    pub hidden: FloatTensor<B>,
-    pub cell: Option<FloatTensor<B>>,
-}
-
-/// The gradients of a layer call's inputs as backend tensors; `None` where not wanted.
-pub(crate) type InputGradients<B> = LayerGradients<FloatTensor<B>>;
+use super::contract::{
+    LayerCall, LayerPrimitives, LayerTraining, LstmLayerBackend, ResultGradients,
+};
+use super::layer::Wanted;
 
 /// The gradients of the output sequence and of the final cell state, left by their nodes for
 /// the layer's node.

@@ -25,50 +25,12 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
-use super::host::{Elem, HostTensors, HostValues, from_host, matmul, to_host, with_widest_simd};
+use super::elementwise::{elementwise_isa, log_sum_exp_row, softmax_gradient_row};
+use super::host::{Elem, HostTensors, HostValues, from_host, matmul, to_host};
 use rayon::prelude::*;
 
 /// Rows of logits one task of the thread pool takes at a time.
 const ROWS_PER_TASK: usize = 16;
-
-with_widest_simd!(
-    fn log_sum_exp_row<E>(logits: &[E], scratch: &mut [E], out: &mut E) {
-        // Sixteen running maxima and sums, so the reductions vectorise.
-        let mut maxima = [E::neg_infinity(); 16];
-        let mut chunks = logits.chunks_exact(16);
-        for chunk in &mut chunks {
-            for (lane, &v) in maxima.iter_mut().zip(chunk) {
-                *lane = if v > *lane { v } else { *lane };
-            }
-        }
-        let max = chunks
-            .remainder()
-            .iter()
-            .chain(&maxima)
-            .fold(E::neg_infinity(), |m, &v| if v > m { v } else { m });
-        for (e, &v) in scratch.iter_mut().zip(logits) {
-            *e = (v - max).exp_activation();
-        }
-        let mut lanes = [E::zero(); 16];
-        let mut chunks = scratch.chunks_exact(16);
-        for chunk in &mut chunks {
-            for (lane, &v) in lanes.iter_mut().zip(chunk) {
-                *lane = *lane + v;
-            }
-        }
-        let tail = chunks.remainder().iter().fold(E::zero(), |a, &v| a + v);
-        let sum = lanes.iter().fold(tail, |a, &v| a + v);
-        *out = max + sum.ln();
-    }
-);
-
-with_widest_simd!(
-    fn softmax_gradient_row<E>(row: &mut [E], log_sum_exp: E, scale: E) {
-        for v in row.iter_mut() {
-            *v = (*v - log_sum_exp).exp_activation() * scale;
-        }
-    }
-);
 
 /// The targets of a fused cross-entropy, and how its weight is laid out.
 #[derive(Clone, Debug)]
@@ -145,6 +107,7 @@ fn forward_host<E: Elem>(
         true,
     );
     // Each row's log-sum-exp, rows shared out over the cores.
+    let isa = elementwise_isa::<E>();
     let mut log_sum_exp = vec![E::zero(); rows];
     logits
         .par_chunks(classes)
@@ -152,7 +115,7 @@ fn forward_host<E: Elem>(
         .with_min_len(ROWS_PER_TASK)
         .for_each_init(
             || vec![E::zero(); classes],
-            |scratch, (logits, out)| log_sum_exp_row(logits, scratch, out),
+            |scratch, (logits, out)| *out = log_sum_exp_row(isa, logits, scratch),
         );
     let (mut total, mut counted) = (E::zero(), 0usize);
     for (row, logits) in logits.chunks_exact(classes).enumerate() {
@@ -281,6 +244,7 @@ fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>)
         grad / E::from(saved.counted).expect("a count")
     };
     // d logits = (softmax − one-hot) · scale, ignored rows zero.
+    let isa = elementwise_isa::<E>();
     let mut dlogits = std::mem::take(&mut *saved.logits.lock().expect("logits"));
     dlogits
         .par_chunks_mut(classes)
@@ -292,7 +256,7 @@ fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>)
                 d.iter_mut().for_each(|v| *v = E::zero());
                 return;
             }
-            softmax_gradient_row(d, saved.log_sum_exp[row], scale);
+            softmax_gradient_row(isa, d, saved.log_sum_exp[row], scale);
             d[target] = d[target] - scale;
         });
     // The bias gradient: column sums, a share of the rows per task.

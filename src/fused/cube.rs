@@ -21,10 +21,12 @@ use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::{CubeCount, CubeDim, TensorArg};
 
-use super::autodiff::{InputGradients, LayerTraining, ResultGradients};
+use super::contract::{
+    InputGradients, LayerCall, LayerPrimitives, LayerResults, LayerTraining, LstmLayerBackend,
+    ResultGradients,
+};
 use super::kernels::{SizesLaunch, lstm_backward_kernel, lstm_forward_kernel};
 use super::layer::{LayerDims, Wanted};
-use super::op::{LayerCall, LayerPrimitives, LayerResults, LstmLayerBackend};
 
 static KERNEL_LAUNCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

@@ -1,9 +1,9 @@
-//! Vectorisable `exp`, `sigmoid` and `tanh` for f32 slices.
+//! Scalar `exp`, `sigmoid` and `tanh` for f32, without libm.
 //!
-//! libm's scalar `expf`/`tanhf` took a fifth of an LSTM step's time. These are written as
-//! branch-free arithmetic on whole slices so the compiler turns them into SIMD code (compiled
-//! again for AVX2 and for AVX-512, and chosen at run time by what the CPU has). Accuracy: `exp`
-//! within 2 ulp on its range; `sigmoid` and `tanh` within 2e-7 absolute. f64 keeps libm.
+//! libm's scalar `expf`/`tanhf` took a fifth of an LSTM step's time. These are branch-free
+//! arithmetic, the scalar twins of the SIMD versions in [`super::simd`] (same constants and
+//! steps), for the element-wise passes' portable code. Accuracy: `exp` within 2 ulp on its
+//! range; `sigmoid` and `tanh` within 2e-7 absolute. f64 keeps libm.
 
 /// `exp(x)` for f32: range reduction by ln 2, a degree-6 polynomial, and the exponent put
 /// back through the bits. Inputs beyond ±87 saturate (to 0 or about 6e37).
@@ -44,38 +44,6 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     // tanh(x) = sign(x)·(1 − e)/(1 + e), e = exp(−2|x|): no overflow, no cancellation blow-up.
     let e = exp_f32(-2.0 * x.abs());
     ((1.0 - e) / (1.0 + e)).copysign(x)
-}
-
-/// The widest SIMD the kernels are compiled for that this CPU runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SimdLevel {
-    /// AVX-512 (F, DQ, VL, BW) with FMA.
-    Avx512,
-    /// AVX2 with FMA.
-    Avx2,
-    /// Whatever the compilation target guarantees.
-    Baseline,
-}
-
-/// The CPU's [`SimdLevel`] (checked once).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn simd_level() -> SimdLevel {
-    static LEVEL: std::sync::OnceLock<SimdLevel> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-        if avx2
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512dq")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512bw")
-        {
-            SimdLevel::Avx512
-        } else if avx2 {
-            SimdLevel::Avx2
-        } else {
-            SimdLevel::Baseline
-        }
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Host-side building blocks of the fused CPU kernels: the element types with their
-//! activations, code compiled for the widest SIMD the CPU has, matrix products through the
-//! `gemm` crate (the kernels burn-flex itself uses), and moving tensors to and from host
+//! activations, matrix products through the `gemm` crate (the kernels burn-flex itself uses), and moving tensors to and from host
 //! vectors.
 
 use burn::backend::{Backend, read_sync, tensor::FloatTensor};
@@ -15,9 +14,6 @@ use super::fastmath;
 pub(crate) trait Elem:
     Float + burn::tensor::Element + bytemuck::Pod + Send + Sync + 'static
 {
-    /// `self · a + b` with one rounding: one instruction where the caller is compiled for
-    /// FMA (always inlined, so the tile kernels get it).
-    fn fused_mul_add(self, a: Self, b: Self) -> Self;
     fn sigmoid(self) -> Self;
     fn tanh_activation(self) -> Self;
     /// (The fused cross-entropy's softmax: only with the `programs` feature.)
@@ -26,10 +22,6 @@ pub(crate) trait Elem:
 }
 
 impl Elem for f32 {
-    #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        f32::mul_add(self, a, b)
-    }
     #[inline(always)]
     fn sigmoid(self) -> Self {
         fastmath::sigmoid_f32(self)
@@ -46,10 +38,6 @@ impl Elem for f32 {
 
 impl Elem for f64 {
     #[inline(always)]
-    fn fused_mul_add(self, a: Self, b: Self) -> Self {
-        f64::mul_add(self, a, b)
-    }
-    #[inline(always)]
     fn sigmoid(self) -> Self {
         1.0 / (1.0 + (-self).exp())
     }
@@ -62,32 +50,6 @@ impl Elem for f64 {
         self.exp()
     }
 }
-
-/// Defines `$name`, running `body` compiled for AVX-512 or for AVX2 with FMA where the CPU has
-/// them (the row loops then vectorise sixteen or eight f32 lanes wide), else as portable code.
-macro_rules! with_widest_simd {
-    ($vis:vis fn $name:ident<$e:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $vis fn $name<$e: $crate::fused::host::Elem>($($arg: $ty),*) {
-            #[inline(always)]
-            fn portable<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-            unsafe fn avx512<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<$e: $crate::fused::host::Elem>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            match $crate::fused::fastmath::simd_level() {
-                // SAFETY: the CPU has the features each version was compiled for.
-                $crate::fused::fastmath::SimdLevel::Avx512 => return unsafe { avx512::<$e>($($arg),*) },
-                $crate::fused::fastmath::SimdLevel::Avx2 => return unsafe { avx2::<$e>($($arg),*) },
-                $crate::fused::fastmath::SimdLevel::Baseline => {}
-            }
-            portable::<$e>($($arg),*)
-        }
-    };
-}
-pub(crate) use with_widest_simd;
 
 /// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]` with explicit `(row, column)` strides. `threads` lets
 /// gemm split a big product over the cores; the recurrences' per-step products run on one

@@ -17,19 +17,27 @@
 #![allow(deprecated)]
 
 mod autodiff;
+mod backward;
+mod contract;
 // The language model's output layer: only the ready models use it.
 #[cfg(feature = "programs")]
 mod cross_entropy;
 // The CubeCL backend's kernels (wgpu, CUDA).
 #[cfg(feature = "cube")]
 mod cube;
+mod elementwise;
 mod fastmath;
+mod forward;
 pub(crate) mod host;
+pub(crate) mod kernel;
 #[cfg(feature = "cube")]
 mod kernels;
 mod layer;
 mod op;
 mod packed;
+mod schedule;
+mod simd;
+mod tile;
 
 use burn::prelude::*;
 use burn::tensor::DType;

@@ -4,17 +4,18 @@
 //! The recurrences' products are short and wide (a block of a few dozen batch rows times the
 //! four gates of every hidden unit), the shape where a general GEMM spends most on setting up.
 //! Here the right-hand side is cut once into panels of `NR` columns, each stored `k`-major,
-//! and a tile of `MR` rows × `NR` columns is accumulated in registers over the whole `k`
-//! before it is written. The tile code is plain Rust compiled for AVX2 (and AVX-512) with
-//! FMA, which the compiler turns into the usual broadcast-and-FMA register kernel; on other
-//! CPUs the products go to the `gemm` crate.
+//! and a tile of rows × `NR` columns is accumulated in registers over the whole `k` before it
+//! is written ([`super::tile`], AVX2 or AVX-512 intrinsics). Which kernel packs and serves a
+//! product — AVX-512 tiles, AVX2 tiles, or the `gemm` crate on the matrices as given — is
+//! decided per shape class by timing them ([`super::kernel`]).
 
 use rayon::prelude::*;
 
 use std::sync::Arc;
 
-use super::fastmath::{SimdLevel, simd_level};
 use super::host::{Elem, HostValues, matmul};
+use super::kernel::{self, CpuKernel, size_class};
+use super::tile::{Segment, TileProduct, panel_width};
 
 /// A matrix inside shared host values: the rows `rows` of `values[offset..]`, read through
 /// `(row, column)` strides.
@@ -41,56 +42,73 @@ pub(crate) struct PackedRhs<E> {
 /// How a [`PackedRhs`] is stored, which decides the kernel that reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Layout {
-    /// Panels for the AVX2 tile (`MR = 6`, `NR` = two 256-bit vectors).
+    /// Panels for the AVX2 tiles.
     Avx2,
-    /// Panels for the AVX-512 tile (`MR = 8`, `NR` = two 512-bit vectors).
+    /// Panels for the AVX-512 tiles.
     Avx512,
     /// Not packed: the matrices as given, for the `gemm` crate.
     Plain,
 }
 
 impl Layout {
-    fn for_cpu() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        match simd_level() {
-            SimdLevel::Avx512 => return Self::Avx512,
-            SimdLevel::Avx2 => return Self::Avx2,
-            SimdLevel::Baseline => {}
+    fn of(kernel: CpuKernel) -> Self {
+        match kernel {
+            CpuKernel::Avx512 => Self::Avx512,
+            CpuKernel::Avx2 => Self::Avx2,
+            CpuKernel::Gemm => Self::Plain,
         }
-        Self::Plain
     }
 
     /// Columns of a panel for elements of `E`.
-    fn panel_width<E>(self) -> usize {
-        let vector_bytes = match self {
-            Self::Avx2 => 32,
-            Self::Avx512 => 64,
-            Self::Plain => return 0,
-        };
-        2 * vector_bytes / std::mem::size_of::<E>()
+    fn panel_width<E: Elem>(self) -> usize {
+        match self {
+            Self::Avx2 => panel_width::<E>(false),
+            Self::Avx512 => panel_width::<E>(true),
+            Self::Plain => 0,
+        }
     }
 }
+
+/// Rows of a tall product ([`PackedRhs::multiply_rows_parallel`]) one task takes: big enough
+/// to amortise a task, small enough to balance the cores.
+pub(crate) const ROWS_PER_TASK: usize = 192;
 
 /// Products a right-hand side must serve for packing it to pay (it costs about one product's
 /// memory traffic).
 const MIN_USES_TO_PACK: usize = 3;
 
 impl<E: Elem> PackedRhs<E> {
-    /// Packs `rhs` (`[k, n]`, `k = rhs.rows`) for `uses` products.
-    pub(crate) fn pack(rhs: MatrixRef<E>, n: usize, uses: usize) -> Self {
-        Self::pack_stacked(vec![rhs], n, uses)
+    /// Packs `rhs` (`[k, n]`, `k = rhs.rows`) for `uses` products of about `rows` rows each.
+    pub(crate) fn pack(rhs: MatrixRef<E>, n: usize, uses: usize, rows: usize) -> Self {
+        Self::pack_stacked(vec![rhs], n, uses, rows)
     }
 
     /// Packs matrices of `n` columns stacked one above the other: the right-hand side of a
     /// product whose left-hand side comes in as many parts (see
-    /// [`PackedRhs::multiply_parts`]). With fewer than a few `uses`, or no tile kernel for
-    /// this CPU, the matrices are kept as they are.
-    pub(crate) fn pack_stacked(parts: Vec<MatrixRef<E>>, n: usize, uses: usize) -> Self {
+    /// [`PackedRhs::multiply_parts`]), for `uses` products of about `rows` rows each. The
+    /// kernel is the one forced by `BURN_LSTM_KERNEL`, or else the one measured fastest for that
+    /// shape (see [`product_kernel`]); with fewer than a few `uses` the matrices are kept as
+    /// they are, for the `gemm` crate, whatever the kernel.
+    pub(crate) fn pack_stacked(
+        parts: Vec<MatrixRef<E>>,
+        n: usize,
+        uses: usize,
+        rows: usize,
+    ) -> Self {
         let k: usize = parts.iter().map(|part| part.rows).sum();
-        let layout = match uses >= MIN_USES_TO_PACK {
-            true => Layout::for_cpu(),
-            false => Layout::Plain,
+        // Packing a right-hand side for one or two products costs more than it saves, whatever
+        // the kernel (generation calls the layer for one step at a time).
+        let kernel = match uses >= MIN_USES_TO_PACK {
+            true => product_kernel::<E>(rows, k, n),
+            false => CpuKernel::Gemm,
         };
+        Self::pack_for(kernel, parts, n)
+    }
+
+    /// Packs for `kernel`'s tiles (or keeps the matrices, for `gemm`).
+    fn pack_for(kernel: CpuKernel, parts: Vec<MatrixRef<E>>, n: usize) -> Self {
+        let k: usize = parts.iter().map(|part| part.rows).sum();
+        let layout = Layout::of(kernel);
         let width = layout.panel_width::<E>();
         if width == 0 {
             return Self {
@@ -124,6 +142,16 @@ impl<E: Elem> PackedRhs<E> {
             layout,
             data,
             parts: Vec::new(),
+        }
+    }
+
+    /// The kernel that serves this right-hand side's products.
+    #[cfg(test)]
+    fn kernel(&self) -> CpuKernel {
+        match self.layout {
+            Layout::Avx512 => CpuKernel::Avx512,
+            Layout::Avx2 => CpuKernel::Avx2,
+            Layout::Plain => CpuKernel::Gemm,
         }
     }
 
@@ -204,8 +232,10 @@ impl<E: Elem> PackedRhs<E> {
             col: 0,
             k: 0,
         };
-        let product = Product {
-            rhs: self,
+        let product = TileProduct {
+            panels: self.data.as_ptr(),
+            k: self.k,
+            n: self.n,
             dst: dst.as_mut_ptr(),
             dst_row,
             accumulate,
@@ -216,12 +246,13 @@ impl<E: Elem> PackedRhs<E> {
             m,
         };
         match self.layout {
-            // SAFETY: the CPU has the features (the layout was chosen by `simd_level`), and
-            // the asserts above keep every access of the tiles inside the slices.
+            // SAFETY: the layout's kernel was checked to run on this CPU when it was chosen
+            // (`CpuKernel::available`), the panels are packed for it, and the asserts above
+            // keep every access of the tiles inside the slices.
             #[cfg(target_arch = "x86_64")]
-            Layout::Avx2 => unsafe { product.run_avx2() },
+            Layout::Avx2 => unsafe { super::tile::run_avx2(&product) },
             #[cfg(target_arch = "x86_64")]
-            Layout::Avx512 => unsafe { product.run_avx512() },
+            Layout::Avx512 => unsafe { super::tile::run_avx512(&product) },
             _ => unreachable!("plain products are done above"),
         }
     }
@@ -237,8 +268,6 @@ impl<E: Elem> PackedRhs<E> {
         lhs_row: usize,
         m: usize,
     ) {
-        // Blocks of rows big enough to amortise a task, small enough to balance the cores.
-        const ROWS_PER_TASK: usize = 192;
         if m == 0 {
             return;
         }
@@ -287,263 +316,214 @@ pub(crate) struct LhsPart<'a, E> {
     pub k: usize,
 }
 
-/// An [`LhsPart`] as raw parts.
-#[derive(Clone, Copy)]
-struct Segment<E> {
-    values: *const E,
-    row: usize,
-    col: usize,
-    k: usize,
+/// The kernel for products of about `m` rows against a packed `[k, n]`: the one the planner
+/// measured fastest for the shape's class (timing each candidate on a product of this shape,
+/// with made-up values, the first time the class is met).
+fn product_kernel<E: Elem>(m: usize, k: usize, n: usize) -> CpuKernel {
+    let class = format!(
+        "product {:?} m≤{} k≤{} n≤{}",
+        E::dtype(),
+        size_class(m),
+        size_class(k),
+        size_class(n)
+    );
+    let mut trial: Option<Trial<E>> = None;
+    kernel::plan(&class, |kernel| {
+        trial
+            .get_or_insert_with(|| Trial::new(m.max(1), k, n))
+            .run(kernel)
+    })
 }
 
-/// One product's operands as raw parts, for the tile drivers.
-struct Product<'a, E> {
-    rhs: &'a PackedRhs<E>,
-    dst: *mut E,
-    dst_row: usize,
-    accumulate: bool,
-    segments: [Segment<E>; 2],
+/// A product of one shape, ready to be run by each candidate kernel.
+struct Trial<E> {
     m: usize,
+    lhs: Vec<E>,
+    rhs: MatrixRef<E>,
+    packed: Vec<(CpuKernel, PackedRhs<E>)>,
+    dst: Vec<E>,
 }
 
-impl<E: Elem> Product<'_, E> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self) {
-        // SAFETY: as for the caller.
-        unsafe {
-            match std::mem::size_of::<E>() {
-                4 => self.drive::<6, 16>(),
-                _ => self.drive::<6, 8>(),
-            }
+impl<E: Elem> Trial<E> {
+    fn new(m: usize, k: usize, n: usize) -> Self {
+        // Values in [-1, 1): the timing does not depend on them, only denormals would.
+        let value =
+            |i: usize| E::from((i * 7919 % 2000) as f64 / 1000.0 - 1.0).expect("a small value");
+        let rhs = MatrixRef {
+            values: Arc::new((0..k * n).map(value).collect::<Vec<E>>().into()),
+            offset: 0,
+            strides: (n, 1),
+            rows: k,
+        };
+        Self {
+            m,
+            lhs: (0..m * k).map(value).collect(),
+            rhs,
+            packed: Vec::new(),
+            dst: vec![E::zero(); m * n],
         }
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")]
-    unsafe fn run_avx512(&self) {
-        // SAFETY: as for the caller.
-        unsafe {
-            match std::mem::size_of::<E>() {
-                4 => self.drive::<8, 32>(),
-                _ => self.drive::<8, 16>(),
+    fn run(&mut self, kernel: CpuKernel) {
+        let index = match self.packed.iter().position(|(k, _)| *k == kernel) {
+            Some(index) => index,
+            None => {
+                let (n, rhs) = (self.rhs.strides.0, self.rhs.clone());
+                self.packed
+                    .push((kernel, PackedRhs::pack_for(kernel, vec![rhs], n)));
+                self.packed.len() - 1
             }
-        }
+        };
+        let packed = &self.packed[index].1;
+        packed.multiply(
+            &mut self.dst,
+            packed.n,
+            false,
+            &self.lhs,
+            (packed.k, 1),
+            self.m,
+        );
     }
-
-    /// Rows in blocks (so a block of the left-hand side stays in cache while every panel
-    /// passes), then panel by panel, then tile by tile.
-    #[inline(always)]
-    unsafe fn drive<const MR: usize, const NR: usize>(&self) {
-        const BLOCK_TILES: usize = 16;
-        let (k, n) = (self.rhs.k, self.rhs.n);
-        debug_assert_eq!(NR, self.rhs.layout.panel_width::<E>());
-        let panels = n.div_ceil(NR);
-        let block = BLOCK_TILES * MR;
-        for block_start in (0..self.m).step_by(block) {
-            let block_end = (block_start + block).min(self.m);
-            for p in 0..panels {
-                let panel = self.rhs.data[p * k * NR..].as_ptr();
-                let cols = NR.min(n - p * NR);
-                let mut row = block_start;
-                // SAFETY (all tiles): their rows and the columns `p·NR..p·NR + cols` lie
-                // inside the operands, as the caller checked.
-                // The compiler makes poor code of a two-row tile: when two rows would be
-                // left, the last full tile and those two go as two even halves instead.
-                while block_end - row >= MR && block_end - row != MR + 2 {
-                    unsafe { self.tile::<MR, NR>(row, p, panel, cols) };
-                    row += MR;
-                }
-                unsafe {
-                    match block_end - row {
-                        0 => {}
-                        rest if rest == MR + 2 => {
-                            let half = rest / 2;
-                            self.tile_rows::<NR>(row, half, p, panel, cols);
-                            self.tile_rows::<NR>(row + half, half, p, panel, cols);
-                        }
-                        rest => self.tile_rows::<NR>(row, rest, p, panel, cols),
-                    }
-                }
-            }
-        }
-    }
-
-    /// A tile of `rows` rows (at most 7), those the full tiles left. Two rows go as two tiles
-    /// of one (see `drive`).
-    #[inline(always)]
-    unsafe fn tile_rows<const NR: usize>(
-        &self,
-        row: usize,
-        rows: usize,
-        p: usize,
-        panel: *const E,
-        cols: usize,
-    ) {
-        // SAFETY: as for `drive`.
-        unsafe {
-            match rows {
-                1 => self.tile::<1, NR>(row, p, panel, cols),
-                2 => {
-                    self.tile::<1, NR>(row, p, panel, cols);
-                    self.tile::<1, NR>(row + 1, p, panel, cols);
-                }
-                3 => self.tile::<3, NR>(row, p, panel, cols),
-                4 => self.tile::<4, NR>(row, p, panel, cols),
-                5 => self.tile::<5, NR>(row, p, panel, cols),
-                6 => self.tile::<6, NR>(row, p, panel, cols),
-                _ => {
-                    self.tile::<4, NR>(row, p, panel, cols);
-                    self.tile::<3, NR>(row + 4, p, panel, cols);
-                }
-            }
-        }
-    }
-
-    /// `dst[row..row+R, p·NR..p·NR+cols] (+)= lhs[row..row+R, :] · panel`, the `R × NR`
-    /// accumulators in registers.
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const NR: usize>(
-        &self,
-        row: usize,
-        p: usize,
-        panel: *const E,
-        cols: usize,
-    ) {
-        let mut acc = [[E::zero(); NR]; R];
-        // SAFETY: see `drive`.
-        unsafe {
-            let panel = accumulate::<E, R, NR>(&mut acc, self.segments[0], row, panel);
-            accumulate::<E, R, NR>(&mut acc, self.segments[1], row, panel);
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..R {
-                let dst = self.dst.add((row + r) * self.dst_row + p * NR);
-                // A copy of the row: indexing the accumulators themselves by a run-time
-                // column would keep them in memory instead of registers.
-                let values: [E; NR] = acc[r];
-                let cols = if cols == NR { NR } else { cols };
-                for (j, &value) in values.iter().enumerate().take(cols) {
-                    let d = dst.add(j);
-                    *d = if self.accumulate { *d + value } else { value };
-                }
-            }
-        }
-    }
-}
-
-/// `acc += segment[row..row+R, :] · panel[..k]`; returns where the panel continues.
-///
-/// # Safety
-/// The segment's rows `row..row + R` and the panel's next `k` rows lie inside their buffers.
-#[inline(always)]
-unsafe fn accumulate<E: Elem, const R: usize, const NR: usize>(
-    acc: &mut [[E; NR]; R],
-    segment: Segment<E>,
-    row: usize,
-    mut panel: *const E,
-) -> *const E {
-    // One pointer per row, so each step of `k` is one load per row.
-    let rows: [*const E; R] =
-        std::array::from_fn(|r| segment.values.wrapping_add((row + r) * segment.row));
-    // SAFETY: by the caller's promise.
-    unsafe {
-        for kk in 0..segment.k {
-            let b: [E; NR] = *(panel as *const [E; NR]);
-            panel = panel.add(NR);
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..R {
-                let a = *rows[r].add(kk * segment.col);
-                for j in 0..NR {
-                    acc[r][j] = a.fused_mul_add(b[j], acc[r][j]);
-                }
-            }
-        }
-    }
-    panel
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The packed products give the plain product's values, for every tile remainder.
+    /// Every kernel this CPU offers gives the plain product's values, for every tile
+    /// remainder (rows and columns), overwriting or accumulating, with strided and two-part
+    /// left-hand sides, on one thread and on the pool. The values are small integers, so
+    /// every sum is exact in f32 whatever the order of the additions.
     #[test]
-    fn packed_products_match_the_plain_product() {
-        for (m, k, n) in [
-            (1, 1, 1),
-            (2, 3, 40),
-            (7, 5, 3),
-            (8, 4, 17),
-            (32, 256, 1024),
-            (13, 17, 50),
-            (61, 9, 33),
-            (200, 7, 9),
-            (9, 1100, 20),
-        ] {
-            let lhs: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
-            let rhs: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
-            let mut expected = vec![1.0f32; m * n];
-            for r in 0..m {
-                for j in 0..n {
-                    for kk in 0..k {
-                        expected[r * n + j] += lhs[r * k + kk] * rhs[kk * n + j];
-                    }
+    fn every_kernel_matches_the_plain_product() {
+        for kernel in CpuKernel::available() {
+            for (m, k, n) in [
+                (1, 1, 1),
+                (2, 3, 40),
+                (7, 5, 3),
+                (8, 4, 17),
+                (32, 256, 1024),
+                (13, 17, 50),
+                (61, 9, 33),
+                (200, 7, 9),
+                (9, 1100, 20),
+                (10, 30, 200),
+                (17, 3, 49),
+                (6, 2, 97),
+            ] {
+                check_kernel::<f32>(kernel, m, k, n);
+                check_kernel::<f64>(kernel, m, k, n);
+            }
+        }
+    }
+
+    fn check_kernel<E: Elem>(kernel: CpuKernel, m: usize, k: usize, n: usize) {
+        let int = |v: i64| E::from(v).expect("a small integer");
+        let lhs: Vec<E> = (0..m * k).map(|i| int((i * 7 % 13) as i64 - 6)).collect();
+        let rhs: Vec<E> = (0..k * n).map(|i| int((i * 5 % 11) as i64 - 5)).collect();
+        let mut expected = vec![E::one(); m * n];
+        for r in 0..m {
+            for j in 0..n {
+                for kk in 0..k {
+                    expected[r * n + j] = expected[r * n + j] + lhs[r * k + kk] * rhs[kk * n + j];
                 }
             }
-            let shared = Arc::new(HostValues::from(rhs.clone()));
-            let matrix = |offset, strides, rows| MatrixRef {
-                values: shared.clone(),
-                offset,
-                strides,
-                rows,
-            };
-            let packed = PackedRhs::pack(matrix(0, (n, 1), k), n, MIN_USES_TO_PACK);
-            let mut dst = vec![1.0f32; m * n];
-            packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
-            assert_eq!(dst, expected, "{m}×{k}·{k}×{n}");
-            let mut dst = vec![1.0f32; m * n];
-            packed.multiply_rows_parallel(&mut dst, n, true, &lhs, k, m);
-            assert_eq!(dst, expected, "{m}×{k}·{k}×{n}, rows in parallel");
-            // The transposed left-hand side, read through strides, and overwriting.
-            let lhs_t: Vec<f32> = (0..k * m).map(|i| lhs[(i % m) * k + i / m]).collect();
-            let mut dst = vec![9.0f32; m * n];
-            packed.multiply(&mut dst, n, false, &lhs_t, (1, m), m);
-            let overwritten: Vec<f32> = expected.iter().map(|v| v - 1.0).collect();
-            assert_eq!(dst, overwritten, "{m}×{k}·{k}×{n}, strided lhs");
-            // The left-hand side in two parts, against the right-hand side in two stacked
-            // parts (the second transposed, read through strides).
-            let split = k / 2;
-            let bottom_t: Vec<f32> = (0..(k - split) * n)
-                .map(|i| rhs[split * n + (i % (k - split)) * n + i / (k - split)])
-                .collect();
-            let bottom_t = MatrixRef {
-                values: Arc::new(HostValues::from(bottom_t)),
-                offset: 0,
-                strides: (1, k - split),
-                rows: k - split,
-            };
-            let stacked = PackedRhs::pack_stacked(
-                vec![matrix(0, (n, 1), split), bottom_t],
-                n,
-                MIN_USES_TO_PACK,
-            );
-            let parts = [
-                LhsPart {
-                    values: &lhs,
-                    row: k,
-                    col: 1,
-                    k: split,
-                },
-                LhsPart {
-                    values: &lhs[split..],
-                    row: k,
-                    col: 1,
-                    k: k - split,
-                },
-            ];
-            let mut dst = vec![1.0f32; m * n];
-            stacked.multiply_parts(&mut dst, n, true, &parts, m);
-            assert_eq!(dst, expected, "{m}×{k}·{k}×{n} in two parts");
         }
+        let what = format!("{kernel} {:?} {m}×{k}·{k}×{n}", E::dtype());
+        let shared = Arc::new(HostValues::from(rhs.clone()));
+        let matrix = |offset, strides, rows| MatrixRef {
+            values: shared.clone(),
+            offset,
+            strides,
+            rows,
+        };
+        let packed = PackedRhs::pack_for(kernel, vec![matrix(0, (n, 1), k)], n);
+        assert_eq!(packed.kernel(), kernel);
+        let mut dst = vec![E::one(); m * n];
+        packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
+        assert_eq!(dst, expected, "{what}");
+        let mut dst = vec![E::one(); m * n];
+        packed.multiply_rows_parallel(&mut dst, n, true, &lhs, k, m);
+        assert_eq!(dst, expected, "{what}, rows in parallel");
+        // The transposed left-hand side, read through strides, and overwriting.
+        let lhs_t: Vec<E> = (0..k * m).map(|i| lhs[(i % m) * k + i / m]).collect();
+        let mut dst = vec![int(9); m * n];
+        packed.multiply(&mut dst, n, false, &lhs_t, (1, m), m);
+        let overwritten: Vec<E> = expected.iter().map(|&v| v - E::one()).collect();
+        assert_eq!(dst, overwritten, "{what}, strided lhs");
+        // A destination wider than the product (rows `n + 3` apart): the columns beyond `n`
+        // are left alone.
+        let mut wide = vec![int(-2); m * (n + 3)];
+        packed.multiply(&mut wide, n + 3, false, &lhs, (k, 1), m);
+        for r in 0..m {
+            assert_eq!(
+                &wide[r * (n + 3)..r * (n + 3) + n],
+                &overwritten[r * n..(r + 1) * n]
+            );
+            assert!(
+                wide[r * (n + 3) + n..(r + 1) * (n + 3)]
+                    .iter()
+                    .all(|&v| v == int(-2)),
+                "{what}, beyond n"
+            );
+        }
+        // The left-hand side in two parts, against the right-hand side in two stacked
+        // parts (the second transposed, read through strides).
+        let split = k / 2;
+        let bottom_t: Vec<E> = (0..(k - split) * n)
+            .map(|i| rhs[split * n + (i % (k - split)) * n + i / (k - split)])
+            .collect();
+        let bottom_t = MatrixRef {
+            values: Arc::new(HostValues::from(bottom_t)),
+            offset: 0,
+            strides: (1, k - split),
+            rows: k - split,
+        };
+        let stacked = PackedRhs::pack_for(kernel, vec![matrix(0, (n, 1), split), bottom_t], n);
+        let parts = [
+            LhsPart {
+                values: &lhs,
+                row: k,
+                col: 1,
+                k: split,
+            },
+            LhsPart {
+                values: &lhs[split..],
+                row: k,
+                col: 1,
+                k: k - split,
+            },
+        ];
+        let mut dst = vec![E::one(); m * n];
+        stacked.multiply_parts(&mut dst, n, true, &parts, m);
+        assert_eq!(dst, expected, "{what} in two parts");
+    }
+
+    /// A forced kernel packs every product for itself; otherwise the chosen kernel is one the
+    /// CPU runs, recorded with its timings.
+    #[test]
+    fn packing_follows_the_planner() {
+        let rhs = MatrixRef {
+            values: Arc::new(HostValues::from(vec![1.0f32; 40 * 64])),
+            offset: 0,
+            strides: (64, 1),
+            rows: 40,
+        };
+        let packed = PackedRhs::pack(rhs.clone(), 64, MIN_USES_TO_PACK, 12);
+        match kernel::forced() {
+            Some(kernel) => assert_eq!(packed.kernel(), kernel),
+            None => {
+                assert!(packed.kernel().is_available());
+                let decision = kernel::kernel_decisions()
+                    .into_iter()
+                    .find(|d| d.class == "product F32 m≤16 k≤64 n≤64")
+                    .expect("the class's decision is recorded");
+                assert_eq!(decision.kernel, packed.kernel());
+            }
+        }
+        // Too few uses to pay for packing: the gemm crate, on the matrix as given, whatever
+        // kernel is forced.
+        let plain = PackedRhs::pack(rhs, 64, 1, 12);
+        assert_eq!(plain.kernel(), CpuKernel::Gemm);
     }
 }

@@ -1,0 +1,326 @@
+//! Which CPU kernel serves the host's products and element-wise passes, chosen by measurement.
+//!
+//! The candidates are the packed tile kernels for AVX-512 and for AVX2 (see
+//! [`super::packed`]) and the `gemm` crate; a CPU offers those its instruction sets run (a CPU
+//! without AVX2, or not x86-64 at all, offers only `gemm`). Which is fastest is not what the
+//! widest vectors promise: AMD's Zen 4 runs 512-bit instructions as two 256-bit halves, Intel's
+//! cores lower their clock under 512-bit work, and small products favour a kernel with little
+//! set-up. So, as cuDNN's algorithm search or FFTW's planner do, the first product of each
+//! shape class times every candidate on that shape and the fastest serves that class for the
+//! rest of the process ([`Planner`]); the element-wise passes (gate activations, state updates,
+//! softmax) are timed once the same way.
+//!
+//! `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm` forces one kernel for every packed product and
+//! element-wise pass (`gemm` then means the portable code of CPUs without a tile kernel: the
+//! `gemm` crate's products and plain element-wise loops; products used only once or twice,
+//! which packing would not pay for, go to the `gemm` crate whatever the choice);
+//! [`kernel_decisions`] says what was chosen and why.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+/// The environment variable that forces a kernel.
+pub const KERNEL_VARIABLE: &str = "BURN_LSTM_KERNEL";
+
+/// A kernel that can serve the fused layer's host products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CpuKernel {
+    /// Register-tiled products on packed weights with AVX-512F intrinsics (f32 tiles of 8 rows
+    /// × 48 columns, f64 of 8 × 24), and AVX-512 element-wise passes.
+    Avx512,
+    /// The same with AVX2 and FMA intrinsics (tiles of 6 rows × 16 f32 or 8 f64 columns).
+    Avx2,
+    /// The `gemm` crate's products (its own kernels for the CPU it finds) and portable
+    /// element-wise code: the path of every CPU without the tile kernels.
+    Gemm,
+}
+
+impl CpuKernel {
+    /// The kernel's name, as [`KERNEL_VARIABLE`] spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "avx512",
+            Self::Avx2 => "avx2",
+            Self::Gemm => "gemm",
+        }
+    }
+
+    /// Whether this CPU runs the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            Self::Gemm => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => {
+                Self::Avx2.is_available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512dq")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Every kernel this CPU runs, the tile kernels first.
+    pub fn available() -> Vec<CpuKernel> {
+        [Self::Avx512, Self::Avx2, Self::Gemm]
+            .into_iter()
+            .filter(|kernel| kernel.is_available())
+            .collect()
+    }
+
+    /// The vector instructions the kernel's element-wise passes use.
+    pub(crate) fn isa(self) -> Isa {
+        match self {
+            Self::Avx512 => Isa::Avx512,
+            Self::Avx2 => Isa::Avx2,
+            Self::Gemm => Isa::Portable,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CpuKernel {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "avx512" => Ok(Self::Avx512),
+            "avx2" => Ok(Self::Avx2),
+            "gemm" => Ok(Self::Gemm),
+            other => Err(format!(
+                "unknown kernel `{other}`: expected auto, avx512, avx2 or gemm"
+            )),
+        }
+    }
+}
+
+/// The instruction set of an element-wise pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    Avx512,
+    Avx2,
+    /// Plain Rust for the compilation target.
+    Portable,
+}
+
+/// How kernels are chosen in this process: by measurement, or forced by [`KERNEL_VARIABLE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// Each shape class timed on first use (the default, `auto`).
+    Measured,
+    /// One kernel for everything.
+    Forced(CpuKernel),
+}
+
+/// [`KERNEL_VARIABLE`] read and checked, once per process: an unknown name, or a kernel this
+/// CPU does not run, is an error naming the kernels it does.
+pub fn kernel_choice() -> Result<KernelChoice, String> {
+    static CHOICE: OnceLock<Result<KernelChoice, String>> = OnceLock::new();
+    CHOICE
+        .get_or_init(|| {
+            let value = std::env::var(KERNEL_VARIABLE).unwrap_or_default();
+            parse_choice(value.trim()).map_err(|err| format!("{KERNEL_VARIABLE}={value}: {err}"))
+        })
+        .clone()
+}
+
+fn parse_choice(value: &str) -> Result<KernelChoice, String> {
+    if value.is_empty() || value == "auto" {
+        return Ok(KernelChoice::Measured);
+    }
+    let kernel: CpuKernel = value.parse()?;
+    if !kernel.is_available() {
+        let offered: Vec<_> = CpuKernel::available().iter().map(|k| k.name()).collect();
+        return Err(format!(
+            "this CPU does not run the {kernel} kernel (it offers: auto, {})",
+            offered.join(", ")
+        ));
+    }
+    Ok(KernelChoice::Forced(kernel))
+}
+
+/// The forced kernel, if any. An invalid [`KERNEL_VARIABLE`] is reported by the layer's
+/// `try_forward` before any kernel runs; code that reaches here without that check stops
+/// with the same message.
+pub(crate) fn forced() -> Option<CpuKernel> {
+    match kernel_choice() {
+        Ok(KernelChoice::Forced(kernel)) => Some(kernel),
+        Ok(KernelChoice::Measured) => None,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// What a shape class was given, and the timings it was chosen by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelDecision {
+    /// The class: `product f32 m≤32 k≤512 n≤1024`, or `element-wise f32`.
+    pub class: String,
+    /// The kernel that serves it.
+    pub kernel: CpuKernel,
+    /// Each candidate's best time on the class's first shape, in microseconds; empty when the
+    /// kernel was forced or was the only candidate.
+    pub timings: Vec<(CpuKernel, f64)>,
+}
+
+/// Every decision this process has made, in the order of their classes' names.
+pub fn kernel_decisions() -> Vec<KernelDecision> {
+    planner()
+        .decisions
+        .lock()
+        .expect("kernel decisions")
+        .values()
+        .cloned()
+        .collect()
+}
+
+/// The kernel decisions of the process and their cache.
+struct Planner {
+    decisions: Mutex<BTreeMap<String, KernelDecision>>,
+}
+
+fn planner() -> &'static Planner {
+    static PLANNER: OnceLock<Planner> = OnceLock::new();
+    PLANNER.get_or_init(|| Planner {
+        decisions: Mutex::new(BTreeMap::new()),
+    })
+}
+
+/// The kernel for `class`: decided before, forced, the only candidate, or timed now with
+/// `run` (which runs the class's work once with the given kernel). Every class's kernel is
+/// recorded, forced ones too, for [`kernel_decisions`].
+///
+/// The trial interleaves the candidates over a few rounds and keeps each one's best time, so
+/// that a moment of noise on the machine does not decide. The lock is held through a trial:
+/// a second caller of the same class waits for its decision instead of timing again.
+pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
+    const ROUNDS: usize = 3;
+    // Repetitions of short work, so that a timing is not the clock's resolution.
+    const MIN_TRIAL: std::time::Duration = std::time::Duration::from_micros(50);
+    let mut decisions = planner().decisions.lock().expect("kernel decisions");
+    if let Some(decision) = decisions.get(class) {
+        return decision.kernel;
+    }
+    let candidates = match forced() {
+        Some(kernel) => vec![kernel],
+        None => CpuKernel::available(),
+    };
+    let mut timings: Vec<(CpuKernel, f64)> = Vec::new();
+    if candidates.len() > 1 {
+        for &kernel in &candidates {
+            run(kernel); // warm-up: caches, page faults, the kernel's first packing
+        }
+        let mut best = vec![f64::INFINITY; candidates.len()];
+        for _ in 0..ROUNDS {
+            for (best, &kernel) in best.iter_mut().zip(&candidates) {
+                let start = Instant::now();
+                let mut repetitions = 0u32;
+                while repetitions == 0 || start.elapsed() < MIN_TRIAL {
+                    run(kernel);
+                    repetitions += 1;
+                }
+                let each = start.elapsed().as_secs_f64() * 1e6 / f64::from(repetitions);
+                *best = best.min(each);
+            }
+        }
+        timings = candidates.iter().copied().zip(best).collect();
+    }
+    let kernel = timings
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(candidates[0], |&(kernel, _)| kernel);
+    decisions.insert(
+        class.to_string(),
+        KernelDecision {
+            class: class.to_string(),
+            kernel,
+            timings,
+        },
+    );
+    kernel
+}
+
+/// A power of two at least `size`, for naming shape classes: shapes within a factor of two
+/// share a decision.
+pub(crate) fn size_class(size: usize) -> usize {
+    size.max(1).next_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_names_parse_and_unknown_ones_are_refused() {
+        assert_eq!(parse_choice(""), Ok(KernelChoice::Measured));
+        assert_eq!(parse_choice("auto"), Ok(KernelChoice::Measured));
+        assert_eq!(
+            parse_choice("gemm"),
+            Ok(KernelChoice::Forced(CpuKernel::Gemm))
+        );
+        let err = parse_choice("avx1024").unwrap_err();
+        assert!(err.contains("unknown kernel `avx1024`"), "{err}");
+        assert!(err.contains("auto, avx512, avx2 or gemm"), "{err}");
+        for kernel in [CpuKernel::Avx512, CpuKernel::Avx2] {
+            match kernel.is_available() {
+                true => assert_eq!(
+                    parse_choice(kernel.name()),
+                    Ok(KernelChoice::Forced(kernel))
+                ),
+                false => assert!(
+                    parse_choice(kernel.name())
+                        .unwrap_err()
+                        .contains("this CPU does not run")
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_class_is_timed_once_and_keeps_its_fastest_kernel() {
+        if kernel_choice() != Ok(KernelChoice::Measured) {
+            return; // a forced kernel skips the trial this test is about
+        }
+        let candidates = CpuKernel::available();
+        // The gemm "kernel" is made the slowest by sleeping: the trial must not choose it
+        // where another candidate exists.
+        let mut calls = 0;
+        let chosen = plan("test class", |kernel| {
+            calls += 1;
+            if kernel == CpuKernel::Gemm {
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+        });
+        let expected_calls_at_least = candidates.len() * if candidates.len() > 1 { 4 } else { 0 };
+        assert!(calls >= expected_calls_at_least, "{calls} trial runs");
+        if candidates.len() > 1 {
+            assert_ne!(chosen, CpuKernel::Gemm);
+        }
+        let again = plan("test class", |_| {
+            panic!("a decided class is not timed again")
+        });
+        assert_eq!(again, chosen);
+        let decision = kernel_decisions()
+            .into_iter()
+            .find(|decision| decision.class == "test class")
+            .expect("the decision is recorded");
+        assert_eq!(decision.kernel, chosen);
+        assert_eq!(
+            decision.timings.len(),
+            if candidates.len() > 1 {
+                candidates.len()
+            } else {
+                0
+            }
+        );
+    }
+}
