@@ -6,7 +6,7 @@ use burn::prelude::*;
 use crate::error::{LstmError, Result};
 use crate::gate::{Gate, leaf_param};
 use crate::init::LstmInit;
-use crate::recurrence::JoinedWeights;
+use crate::recurrence::{CellParts, JoinedWeights};
 use crate::state::LstmState;
 
 /// Configuration of an [`LstmCell`].
@@ -173,7 +173,7 @@ impl LstmCell {
         input: Tensor<2>,
         state: Option<LstmState<2>>,
     ) -> Result<LstmState<2>> {
-        self.step(&JoinedWeights::join(&[self], true), input, state)
+        self.step(&JoinedWeights::join(&[self.parts()], true), input, state)
     }
 
     /// The gate weights joined once, for many steps with the same weights (generation, a
@@ -196,7 +196,19 @@ impl LstmCell {
     pub fn prepared(&self) -> PreparedCell<'_> {
         PreparedCell {
             cell: self,
-            weights: JoinedWeights::join(&[self], true),
+            weights: JoinedWeights::join(&[self.parts()], true),
+        }
+    }
+
+    /// The cell's parameters, lent for joining.
+    pub(crate) fn parts(&self) -> CellParts<'_> {
+        CellParts {
+            input_gate: &self.input_gate,
+            forget_gate: &self.forget_gate,
+            cell_gate: &self.cell_gate,
+            output_gate: &self.output_gate,
+            projection: self.projection.as_ref(),
+            hidden_size: self.hidden_size,
         }
     }
 

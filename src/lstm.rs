@@ -8,7 +8,7 @@ use crate::cell::{LstmCell, LstmCellConfig};
 use crate::error::{LstmError, Result};
 use crate::fused;
 use crate::init::LstmInit;
-use crate::recurrence::{JoinedWeights, step_mask};
+use crate::recurrence::{CellParts, JoinedWeights, step_mask};
 use crate::state::LstmState;
 
 /// How an [`Lstm`] computes its layers. Both ways compute the same values: the golden tests
@@ -77,6 +77,11 @@ impl LstmLayer {
         std::iter::once(&self.forward_cell)
             .chain(self.reverse_cell.as_ref())
             .collect()
+    }
+
+    /// Each direction's parameters, lent for joining.
+    fn parts(&self) -> Vec<CellParts<'_>> {
+        self.cells().into_iter().map(LstmCell::parts).collect()
     }
 }
 
@@ -346,7 +351,7 @@ impl Lstm {
             layers: self
                 .layers
                 .iter()
-                .map(|layer| JoinedWeights::join(&layer.cells(), !fused))
+                .map(|layer| JoinedWeights::join(&layer.parts(), !fused))
                 .collect(),
         }
     }
@@ -470,7 +475,7 @@ impl Lstm {
             // soon as it has packed them.
             let weights = match prepared {
                 Some(prepared) => prepared.layers[index].clone(),
-                None => JoinedWeights::join(&layer.cells(), !fused),
+                None => JoinedWeights::join(&layer.parts(), !fused),
             };
             let (output, layer_hidden, layer_cell) = if fused {
                 let batch_first = self.batch_first;

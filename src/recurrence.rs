@@ -7,9 +7,24 @@
 use burn::prelude::*;
 use burn::tensor::activation::tanh;
 
-use crate::cell::LstmCell;
+use burn::module::Param;
+
 use crate::fused;
 use crate::gate::Gate;
+
+/// One cell's parameters, borrowed for joining: its four gates, its projection (LSTMP) and
+/// its size. An `LstmCell` lends it (`LstmCell::parts`); this file needs nothing else of the
+/// cell.
+#[derive(Clone, Copy)]
+pub(crate) struct CellParts<'a> {
+    pub input_gate: &'a Gate,
+    pub forget_gate: &'a Gate,
+    pub cell_gate: &'a Gate,
+    pub output_gate: &'a Gate,
+    /// `[hidden, hidden_out]`
+    pub projection: Option<&'a Param<Tensor<2>>>,
+    pub hidden_size: usize,
+}
 
 /// The four gates of one or two cells, joined for computation.
 ///
@@ -36,13 +51,13 @@ impl JoinedWeights {
     /// Joins the gate parameters of `cells` (one per direction). `halved` prepares the
     /// weights for [`JoinedWeights::step`] (the composed step); the fused step takes them as
     /// they are.
-    pub(crate) fn join(cells: &[&LstmCell], halved: bool) -> Self {
-        fn ordered(cell: &LstmCell) -> [&Gate; 4] {
+    pub(crate) fn join(cells: &[CellParts<'_>], halved: bool) -> Self {
+        fn ordered<'a>(cell: &CellParts<'a>) -> [&'a Gate; 4] {
             [
-                &cell.input_gate,
-                &cell.forget_gate,
-                &cell.output_gate,
-                &cell.cell_gate,
+                cell.input_gate,
+                cell.forget_gate,
+                cell.output_gate,
+                cell.cell_gate,
             ]
         }
         let input = Tensor::cat(
@@ -66,7 +81,7 @@ impl JoinedWeights {
             .map(|biases| Tensor::cat(biases, 0));
         let projection = cells
             .iter()
-            .map(|cell| cell.projection.as_ref().map(|p| p.val()))
+            .map(|cell| cell.projection.map(|p| p.val()))
             .collect::<Option<Vec<_>>>()
             .map(|projections| Tensor::stack(projections, 0));
         let hidden_size = cells[0].hidden_size;

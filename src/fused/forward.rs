@@ -8,6 +8,7 @@ use super::layer::{
     copy_row,
 };
 use super::packed::{LhsPart, PackedRhs};
+use super::pool::{self, Pooled};
 use super::schedule::Schedule;
 
 /// What the backward pass needs from a training forward pass.
@@ -19,11 +20,11 @@ pub(crate) struct Saved<E> {
     /// `[T, N, F]` in internal row order, kept when the input weights want a gradient.
     pub(crate) input: Option<HostValues<E>>,
     /// `[D, T, N, G]`: the activated gates (padding rows: left over input projections).
-    pub(crate) gates: Vec<E>,
+    pub(crate) gates: Pooled<E>,
     /// `[D, T, N, H]`: the cell state after each step.
-    pub(crate) cells: Vec<E>,
+    pub(crate) cells: Pooled<E>,
     /// `[D, T, N, Hout]`: the hidden state (masked) that entered each step's product.
-    pub(crate) hidden_in: Vec<E>,
+    pub(crate) hidden_in: Pooled<E>,
     /// `[D, N, H]`, original row order.
     pub(crate) initial_cell: HostValues<E>,
     /// `[D, N, Hout]`, original row order.
@@ -127,9 +128,9 @@ pub(crate) fn forward<E: Elem>(
     let mut final_cell = vec![E::zero(); directions * batch * hidden];
     // What the backward pass reads; inference keeps none of it.
     let saved_len = |width: usize| if train { directions * rows * width } else { 0 };
-    let mut gates = vec![E::zero(); saved_len(width)];
-    let mut cells = vec![E::zero(); saved_len(hidden)];
-    let mut hidden_in = vec![E::zero(); saved_len(hidden_out)];
+    let mut gates = pool::zeros(saved_len(width));
+    let mut cells = pool::zeros(saved_len(hidden));
+    let mut hidden_in = pool::zeros(saved_len(hidden_out));
     {
         let shared = ForwardBuffers {
             gates: train.then(|| RowShared::new(&mut gates)),

@@ -35,6 +35,7 @@ mod kernels;
 mod layer;
 mod op;
 mod packed;
+mod pool;
 mod schedule;
 mod simd;
 mod tile;

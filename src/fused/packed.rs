@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::host::{Elem, HostValues, matmul};
 use super::kernel::{self, CpuKernel, size_class};
+use super::pool::{self, Pooled};
 use super::tile::{Segment, TileProduct, panel_width};
 
 /// A matrix inside shared host values: the rows `rows` of `values[offset..]`, read through
@@ -34,7 +35,7 @@ pub(crate) struct PackedRhs<E> {
     n: usize,
     layout: Layout,
     /// The tile layouts' `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros).
-    data: Vec<E>,
+    data: Pooled<E>,
     /// [`Layout::Plain`]: the stacked matrices as given.
     parts: Vec<MatrixRef<E>>,
 }
@@ -115,12 +116,12 @@ impl<E: Elem> PackedRhs<E> {
                 k,
                 n,
                 layout: Layout::Plain,
-                data: Vec::new(),
+                data: Pooled::default(),
                 parts,
             };
         }
         let panels = n.div_ceil(width);
-        let mut data = vec![E::zero(); panels * k * width];
+        let mut data = pool::zeros(panels * k * width);
         let mut kk = 0;
         for part in &parts {
             // Borrowed once: a lent tensor's slice is checked on every borrow.

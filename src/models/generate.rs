@@ -64,33 +64,38 @@ pub fn generate(
         .prepared(&device, model.embedding.weight.val().dtype());
     let (logits, mut state) = model.forward_prepared(&lstm, as_tensor(&prompt), None);
     let [_, steps, vocab_size] = logits.dims();
-    let mut last: Vec<f64> = logits
-        .slice(s![.., steps - 1])
-        .into_data()
-        .iter::<f64>()
-        .collect();
+    let mut last = logits.slice(s![.., steps - 1]).reshape([vocab_size]);
     let mut generated = Vec::with_capacity(sampling.length);
     for _ in 0..sampling.length {
-        let token = draw(&last, sampling, vocab, &mut rng);
+        let token = draw(last, sampling, vocab, &mut rng);
         generated.push(token);
         let (logits, next) = model.forward_prepared(&lstm, as_tensor(&[token]), Some(state));
         state = next;
-        last = logits
-            .reshape([vocab_size])
-            .into_data()
-            .iter::<f64>()
-            .collect();
+        last = logits.reshape([vocab_size]);
     }
     Ok(vocab.decode(&generated))
 }
 
-/// One draw from `logits` (never the padding token).
+/// One draw from a step's `logits` (`[vocab]`; never the padding token).
 ///
-/// The candidates are the `top_k` most likely tokens (found in linear time, then ordered by
-/// logit, ties by index), or every token in index order: either order is fixed, so a seed
-/// always draws the same token from the same logits.
-fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRng) -> usize {
-    let mut candidates: Vec<(usize, f64)> = logits
+/// The weights are the softmax of `logits / temperature`, computed by the backend (vectorised:
+/// a libm `exp` per word in f64 cost as much as the rest of a token); the candidates are the
+/// `top_k` most likely tokens (found in linear time, then ordered by weight, ties by index),
+/// or every token in index order: either order is fixed, so a seed always draws the same
+/// token from the same logits.
+fn draw(logits: Tensor<1>, sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRng) -> usize {
+    let weights = match sampling.temperature <= 0.0 {
+        // The most likely token: the logits' order is the weights' order.
+        true => logits,
+        false => burn::tensor::activation::softmax(logits.div_scalar(sampling.temperature), 0),
+    };
+    let weights: Vec<f64> = weights.into_data().iter::<f64>().collect();
+    pick(&weights, sampling, vocab, rng)
+}
+
+/// One draw among `weights` (the softmax, or the logits at temperature 0).
+fn pick(weights: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRng) -> usize {
+    let mut candidates: Vec<(usize, f64)> = weights
         .iter()
         .copied()
         .enumerate()
@@ -110,21 +115,13 @@ fn draw(logits: &[f64], sampling: &Sampling, vocab: &Vocabulary, rng: &mut StdRn
         candidates.truncate(k);
         candidates.sort_by(more_likely);
     }
-    let top = candidates
-        .iter()
-        .map(|c| c.1)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = candidates
-        .iter()
-        .map(|&(_, l)| ((l - top) / sampling.temperature).exp())
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut pick = rng.random::<f64>() * total;
-    for (&(token, _), weight) in candidates.iter().zip(&weights) {
-        if pick < *weight {
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    let mut left = rng.random::<f64>() * total;
+    for &(token, weight) in &candidates {
+        if left < weight {
             return token;
         }
-        pick -= weight;
+        left -= weight;
     }
     candidates[candidates.len() - 1].0
 }
