@@ -31,14 +31,14 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int};
-use burn_lstm::backend::BackendChoice;
 use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, kernel_decisions};
-use burn_lstm::data::{Tokenizer, Vocabulary, WindowSet, keras_sine_windows};
-use burn_lstm::models::{
+use burn_lstm::{Lstm, LstmConfig, LstmInit};
+use burn_lstm_programs::backend::BackendChoice;
+use burn_lstm_programs::data::{Tokenizer, Vocabulary, WindowSet, keras_sine_windows};
+use burn_lstm_programs::models::{
     LanguageModelConfig, Sampling, SequenceRegressor, SequenceRegressorConfig, generate,
 };
-use burn_lstm::train::{OptimizerConfig, clip_global_norm};
-use burn_lstm::{Lstm, LstmConfig, LstmInit};
+use burn_lstm_programs::train::{OptimizerConfig, clip_global_norm};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
@@ -781,7 +781,9 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
         let mut state = None;
         return measure(device, 2, runs, 1.0, || {
             let ours = model.take().unwrap();
-            let (loss, next) = ours.next_token_loss(inputs.clone(), &target_indices, state.take());
+            let (loss, next) = ours
+                .next_token_loss(inputs.clone(), &target_indices, state.take())
+                .expect("targets in the vocabulary");
             state = Some(next.detach());
             let loss = loss.mul_scalar(seq as f64);
             let mut grads = GradientsParams::from_grads(loss.backward(), &ours);

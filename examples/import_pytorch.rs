@@ -46,7 +46,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    common::exit_with(run(Args::parse()))
+    common::exit_with(run(Args::parse()).map_err(Into::into))
 }
 
 fn run(args: Args) -> Result<()> {

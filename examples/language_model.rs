@@ -22,17 +22,20 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::prelude::*;
-use burn_lstm::backend::init_seeded;
-use burn_lstm::data::{Tokenizer, Vocabulary, read_corpus};
+use burn_lstm::LstmInit;
 use burn_lstm::files::{load_module, write_atomic};
-use burn_lstm::models::{
+use burn_lstm_programs::backend::init_seeded;
+use burn_lstm_programs::data::{Tokenizer, Vocabulary, read_corpus};
+use burn_lstm_programs::models::{
     LanguageModel, LanguageModelConfig, NextTokenWindows, Sampling, StreamTask, TextScore,
     WindowTask, generate, score_stream,
 };
-use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
-use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
-use burn_lstm::{LstmError, LstmInit, Result};
+use burn_lstm_programs::plot::{Chart, Series, draw_chart, palette};
+use burn_lstm_programs::train::artifacts::{load_config, save_config, set_aside_previous_run};
+use burn_lstm_programs::train::{
+    EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig,
+};
+use burn_lstm_programs::{Error, Result};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -230,7 +233,7 @@ fn run(args: Args) -> Result<()> {
     println!("burn-lstm language model ({name}) on {backend}: {device:?}");
     let mut config = if args.resume {
         load_config::<LmConfig>(&artifacts.join("config.json"))
-            .map_err(|err| LstmError::Training(format!("cannot resume: {err}")))?
+            .map_err(|err| Error::Training(format!("cannot resume: {err}")))?
     } else {
         build_config(&args)?
     };
@@ -442,7 +445,7 @@ fn build_config(args: &Args) -> Result<LmConfig> {
         ("--epochs", training.epochs),
     ] {
         if value == 0 {
-            return Err(LstmError::Config(format!("{name} must be at least 1")));
+            return Err(Error::Config(format!("{name} must be at least 1")));
         }
     }
     let data = DataConfig::new(path, source.to_string(), tokenizer.to_string())
@@ -468,7 +471,7 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
     let (train_text, valid_text, test_text) = if data.source == "ptb" {
         let dir = Path::new(&data.path);
         if !dir.join("train.txt").exists() {
-            return Err(LstmError::format(
+            return Err(Error::format(
                 dir,
                 "no train.txt here: run scripts/fetch-ptb.sh, or pass --text FILE",
             ));
@@ -543,7 +546,7 @@ fn load_corpus(data: &DataConfig, vocab: Option<Vocabulary>, windows: bool) -> R
         ("test", &test),
     ] {
         if split.iter().map(Vec::len).sum::<usize>() < 2 {
-            return Err(LstmError::format(
+            return Err(Error::format(
                 &data.path,
                 format!("the {name} text has fewer than two tokens"),
             ));
@@ -567,8 +570,12 @@ fn with_word_vectors(
     device: &Device,
 ) -> Result<LanguageModel> {
     if let Some(path) = glove {
-        let (weight, found) =
-            burn_lstm::data::read_word_vectors(path, vocab, config.model.embedding_size, device)?;
+        let (weight, found) = burn_lstm_programs::data::read_word_vectors(
+            path,
+            vocab,
+            config.model.embedding_size,
+            device,
+        )?;
         println!(
             "pre-trained vectors for {found} of {} words from {}",
             vocab.len(),
@@ -611,7 +618,7 @@ fn load_artifacts(
 ) -> Result<(LmConfig, Vocabulary, LanguageModel)> {
     let config_path = artifacts.join("config.json");
     if !config_path.exists() {
-        return Err(LstmError::Training(format!(
+        return Err(Error::Training(format!(
             "no trained model in {} ({} is missing); train one first",
             artifacts.display(),
             config_path.display()
@@ -620,7 +627,7 @@ fn load_artifacts(
     let config: LmConfig = load_config(&config_path)?;
     let vocab = Vocabulary::load(&artifacts.join("vocab.json"))?;
     if vocab.len() != config.model.vocab_size {
-        return Err(LstmError::format(
+        return Err(Error::format(
             artifacts.join("vocab.json"),
             format!(
                 "holds {} tokens but the model in {} was trained with {}: the vocabulary does not belong to this model",

@@ -25,14 +25,14 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::prelude::*;
 use burn::train::metric::LossMetric;
 use burn::train::{ExecutionStrategy, Learner, SupervisedTraining};
-use burn_lstm::backend::init_seeded;
-use burn_lstm::data::keras_sine_windows;
 use burn_lstm::files::save_module;
-use burn_lstm::learner::{EpochLines, WindowBatcher, WindowDataset};
-use burn_lstm::models::SequenceRegressorConfig;
-use burn_lstm::train::OptimizerConfig;
-use burn_lstm::train::artifacts::save_config;
-use burn_lstm::{LstmError, Result};
+use burn_lstm_programs::backend::init_seeded;
+use burn_lstm_programs::data::keras_sine_windows;
+use burn_lstm_programs::learner::{EpochLines, WindowBatcher, WindowDataset};
+use burn_lstm_programs::models::SequenceRegressorConfig;
+use burn_lstm_programs::train::OptimizerConfig;
+use burn_lstm_programs::train::artifacts::save_config;
+use burn_lstm_programs::{Error, Result};
 use clap::{Parser, ValueEnum};
 
 /// How burn-train spreads the training over devices.
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<()> {
     if args.epochs == 0 || args.batch_size == 0 {
-        return Err(LstmError::Config(
+        return Err(Error::Config(
             "--epochs and --batch-size must be at least 1".into(),
         ));
     }
@@ -103,7 +103,7 @@ fn run(args: Args) -> Result<()> {
         learning_rate: 1e-3,
         seed: args.seed,
     };
-    std::fs::create_dir_all(&args.artifacts).map_err(|err| LstmError::io(&args.artifacts, err))?;
+    std::fs::create_dir_all(&args.artifacts).map_err(|err| Error::io(&args.artifacts, err))?;
     save_config(&config, &args.artifacts.join("config.json"))?;
 
     // The Keras recipe's 1000 windows, and 200 more drawn apart for validation.
@@ -136,7 +136,7 @@ fn run(args: Args) -> Result<()> {
     }
     let result = training.launch(Learner::new(model, optimizer, config.learning_rate));
     if let Some(error) = result.error {
-        return Err(LstmError::Training(format!("training stopped: {error}")));
+        return Err(Error::Training(format!("training stopped: {error}")));
     }
     let model_path = args.artifacts.join("model.bpk");
     save_module(&result.model, &model_path)?;
@@ -150,7 +150,7 @@ fn execution_strategy(args: &Args) -> Result<ExecutionStrategy> {
     match args.strategy {
         Strategy::Single => {
             let choice = match &args.backend {
-                Some(name) => Some(name.parse().map_err(LstmError::Config)?),
+                Some(name) => Some(name.parse().map_err(Error::Config)?),
                 None => None,
             };
             let (_, device) = common::start_device(choice)?;
@@ -169,7 +169,7 @@ fn ddp_over_cuda_devices() -> Result<ExecutionStrategy> {
         .map(|device| device.autodiff())
         .collect();
     if devices.is_empty() {
-        return Err(LstmError::Config(
+        return Err(Error::Config(
             "--strategy ddp found no CUDA device (is the NVIDIA driver installed?)".into(),
         ));
     }
@@ -182,7 +182,7 @@ fn ddp_over_cuda_devices() -> Result<ExecutionStrategy> {
 
 #[cfg(not(feature = "cuda"))]
 fn ddp_over_cuda_devices() -> Result<ExecutionStrategy> {
-    Err(LstmError::Config(
+    Err(Error::Config(
         "--strategy ddp needs burn's CUDA backend: rebuild with `--features cuda` (burn 0.22's \
          all-reduce runs on CUDA only)"
             .into(),

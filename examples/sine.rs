@@ -19,17 +19,20 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn_lstm::backend::init_seeded;
-use burn_lstm::data::{
+use burn_lstm::LstmInit;
+use burn_lstm::files::load_module;
+use burn_lstm_programs::backend::init_seeded;
+use burn_lstm_programs::data::{
     Scaler, WindowSet, keras_sine_windows, read_csv_column, seed_prediction_window,
     torch_sine_series,
 };
-use burn_lstm::files::load_module;
-use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
-use burn_lstm::plot::{Chart, Series, draw_chart, palette};
-use burn_lstm::train::artifacts::{load_config, save_config, set_aside_previous_run};
-use burn_lstm::train::{EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig};
-use burn_lstm::{LstmError, LstmInit, Result};
+use burn_lstm_programs::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
+use burn_lstm_programs::plot::{Chart, Series, draw_chart, palette};
+use burn_lstm_programs::train::artifacts::{load_config, save_config, set_aside_previous_run};
+use burn_lstm_programs::train::{
+    EpochRecord, LrSchedule, OptimizerConfig, Trainer, TrainingConfig,
+};
+use burn_lstm_programs::{Error, Result};
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -166,7 +169,7 @@ fn run(args: Args) -> Result<()> {
 
     let mut config = if args.resume {
         load_config::<SineConfig>(&artifacts.join("config.json"))
-            .map_err(|err| LstmError::Training(format!("cannot resume: {err}")))?
+            .map_err(|err| Error::Training(format!("cannot resume: {err}")))?
     } else {
         build_config(&args, source)?
     };
@@ -299,16 +302,16 @@ fn build_config(args: &Args, source: &str) -> Result<SineConfig> {
         ("--layers", args.layers),
     ] {
         if value == 0 {
-            return Err(LstmError::Config(format!("{name} must be at least 1")));
+            return Err(Error::Config(format!("{name} must be at least 1")));
         }
     }
     if !(lr.is_finite() && lr > 0.0) {
-        return Err(LstmError::Config(format!(
+        return Err(Error::Config(format!(
             "--lr must be a positive number, got {lr}"
         )));
     }
     if args.window.is_some() && source != "csv" {
-        return Err(LstmError::Config(
+        return Err(Error::Config(
             "--window applies to --csv series only".into(),
         ));
     }
@@ -373,7 +376,7 @@ fn load_data(config: &SineConfig) -> Result<SineData> {
             let column = config.column.as_deref().unwrap_or_default();
             let raw = read_csv_column(&path, column)?;
             if raw.len() <= config.window + 1 {
-                return Err(LstmError::format(
+                return Err(Error::format(
                     &path,
                     format!(
                         "column `{column}` has {} values, too few for one window of {} steps, its \
@@ -433,7 +436,7 @@ fn concat(a: &WindowSet, b: &WindowSet) -> WindowSet {
 fn predict(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
     let config_path = artifacts.join("config.json");
     if !config_path.exists() {
-        return Err(LstmError::Training(format!(
+        return Err(Error::Training(format!(
             "no trained model in {} ({} is missing); train one first, without --predict",
             artifacts.display(),
             config_path.display()

@@ -46,18 +46,26 @@
 //! returns `[batch, seq, directions · hidden_out]` and an [`LstmState`] of
 //! `[layers · directions, batch, hidden_out]` and `[layers · directions, batch, hidden]`.
 //!
+//! ## What else is here
+//!
+//! - [`output`]: a language model's output layer and its cross-entropy as one fused operation.
+//! - [`pytorch`], [`interop`]: parameters by PyTorch's names; PyTorch `.pt`/`.safetensors`
+//!   and Keras `.npz` checkpoints in, safetensors out.
+//! - [`cpu`]: the fused layer's CPU kernels and how one is chosen (measured, or forced with
+//!   `BURN_LSTM_KERNEL`).
+//! - [`files`]: module records saved and loaded with errors that name the file, written
+//!   atomically.
+//!
 //! ## Features
 //!
-//! The layers need one backend: `flex` or `ndarray` (CPU, with the fused kernels), `wgpu`
-//! (GPU, with the layer as CubeCL kernels). The default features add the training programs' parts (`programs`: data, ready
-//! models, the training loop, plots), Keras `.npz` reading (`npz`) and burn-train support
-//! (`learner`); a model that only embeds the layers takes
-//! `burn-lstm = { version = "0.1", default-features = false, features = ["flex"] }`.
+//! One backend is on by default, `flex` (burn's CPU backend, with the fused kernels); `ndarray`
+//! (CPU, fused kernels too), `wgpu` (GPU, with the layer as CubeCL kernels) and `cuda` add
+//! others. `npz` reads Keras `.npz` exports (safetensors and `.pt` need nothing more). The
+//! training programs (data, training loop, ready models, plots, burn-train) are a crate of
+//! their own, `burn-lstm-programs`, built on this one's public API.
 
 #![warn(missing_docs)]
 
-// The layers.
-pub mod backend;
 mod cell;
 mod error;
 pub mod files;
@@ -66,22 +74,10 @@ mod gate;
 mod init;
 pub mod interop;
 mod lstm;
+pub mod output;
 pub mod pytorch;
 mod recurrence;
 mod state;
-
-// The programs' parts (feature `programs`): data, ready models, the training loop, plots.
-#[cfg(feature = "programs")]
-pub mod data;
-#[cfg(feature = "programs")]
-pub mod models;
-#[cfg(feature = "programs")]
-pub mod plot;
-#[cfg(feature = "programs")]
-pub mod train;
-// The ready models under burn-train (feature `learner`).
-#[cfg(feature = "learner")]
-pub mod learner;
 
 /// The CPU kernels of the fused layer (flex, ndarray) and how one is chosen: measured per
 /// shape class on first use, or forced with `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm`.
@@ -104,12 +100,24 @@ pub mod cpu {
     };
 }
 
+/// Counters for the crate's own tests (feature `testing`): that the fused path, not a
+/// fallback, computed what a test compares.
+#[cfg(feature = "testing")]
+pub mod testing {
+    /// Fused layer calls this process has made (any backend).
+    pub fn fused_layer_calls() -> usize {
+        crate::fused::fused_layer_calls()
+    }
+
+    /// GPU recurrence kernels this process has launched.
+    #[cfg(feature = "cube")]
+    pub fn recurrence_kernel_launches() -> usize {
+        crate::fused::recurrence_kernel_launches()
+    }
+}
+
 pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
-#[doc(hidden)]
-pub use fused::fused_layer_calls;
-#[cfg(feature = "cube")]
-pub use fused::recurrence_kernel_launches;
 pub use gate::Gate;
 pub use init::LstmInit;
 pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, PreparedLstm, Recurrence};

@@ -5,11 +5,13 @@
 mod common;
 
 use burn::prelude::*;
-use burn_lstm::backend::BackendChoice;
-use burn_lstm::data::keras_sine_windows;
 use burn_lstm::files::{load_module, save_module};
-use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
-use burn_lstm::train::{LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig};
+use burn_lstm_programs::backend::BackendChoice;
+use burn_lstm_programs::data::keras_sine_windows;
+use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
+use burn_lstm_programs::train::{
+    LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig,
+};
 
 fn first_epoch_loss(
     backend: BackendChoice,
@@ -27,14 +29,14 @@ fn first_epoch_loss(
         LrSchedule::constant(1e-3),
     );
     #[cfg(feature = "wgpu")]
-    let launches = burn_lstm::recurrence_kernel_launches();
+    let launches = burn_lstm::testing::recurrence_kernel_launches();
     let outcome = Trainer::new(training, dir.join(backend.name()), &device)
         .with_progress(ProgressMode::Silent)
         .fit(model, &mut task, false)
         .expect("one epoch");
     #[cfg(feature = "wgpu")]
     if backend == BackendChoice::Wgpu {
-        let launched = burn_lstm::recurrence_kernel_launches() - launches;
+        let launched = burn_lstm::testing::recurrence_kernel_launches() - launches;
         // 32 batches: a forward and a backward launch each, and the evaluation's forwards.
         assert!(launched >= 64, "wgpu ran {launched} recurrence kernels");
     }
@@ -90,7 +92,7 @@ fn no_vulkan_adapter_is_one_clear_error_not_a_hang() {
         // The Vulkan loader finds no driver: as on a machine without one.
         .env("VK_ICD_FILENAMES", "/nonexistent")
         .env("VK_DRIVER_FILES", "/nonexistent")
-        .env_remove(burn_lstm::backend::WGPU_API_VARIABLE)
+        .env_remove(burn_lstm_programs::backend::WGPU_API_VARIABLE)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

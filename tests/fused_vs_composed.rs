@@ -7,8 +7,9 @@ mod common;
 
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Int};
-use burn_lstm::models::LanguageModelConfig;
-use burn_lstm::{LstmConfig, LstmState, Recurrence, fused_layer_calls};
+use burn_lstm::testing::fused_layer_calls;
+use burn_lstm::{LstmConfig, LstmState, Recurrence};
+use burn_lstm_programs::models::LanguageModelConfig;
 use common::{cpu_devices, max_abs_diff};
 
 /// The tests of this file count fused calls: one at a time.
@@ -327,7 +328,7 @@ fn gpu_kernels_and_composed_paths_agree_on_awkward_shapes() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let device = burn_lstm::backend::BackendChoice::Wgpu
+    let device = burn_lstm_programs::backend::BackendChoice::Wgpu
         .device()
         .expect("a wgpu adapter");
     let cases = [
@@ -359,7 +360,7 @@ fn gpu_kernels_and_composed_paths_agree_on_awkward_shapes() {
         let started = std::time::Instant::now();
         let composed = lstm_run_in(&case, &data, &device, Recurrence::Composed, DType::F32);
         let composed_time = started.elapsed();
-        let launches = burn_lstm::recurrence_kernel_launches();
+        let launches = burn_lstm::testing::recurrence_kernel_launches();
         let started = std::time::Instant::now();
         let kernels = lstm_run_in(&case, &data, &device, Recurrence::Fused, DType::F32);
         println!(
@@ -370,7 +371,7 @@ fn gpu_kernels_and_composed_paths_agree_on_awkward_shapes() {
             started.elapsed()
         );
         assert_eq!(
-            burn_lstm::recurrence_kernel_launches() - launches,
+            burn_lstm::testing::recurrence_kernel_launches() - launches,
             2 * case.layers,
             "{case:?}: one forward and one backward launch per layer"
         );
@@ -445,7 +446,9 @@ fn lm_run(
         ),
         &device,
     );
-    let (loss, _) = model.next_token_loss(tokens_tensor, targets, None);
+    let (loss, _) = model
+        .next_token_loss(tokens_tensor, targets, None)
+        .expect("targets in the vocabulary");
     let grads = loss.backward();
     let mut results = vec![("loss".to_string(), loss.clone().into_data())];
     results.push((

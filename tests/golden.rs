@@ -147,7 +147,7 @@ fn golden_cases_on_ndarray() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn golden_f32_cases_on_wgpu() {
-    let device = burn_lstm::backend::BackendChoice::Wgpu
+    let device = burn_lstm_programs::backend::BackendChoice::Wgpu
         .device()
         .expect("a wgpu adapter");
     assert!(device.supports_dtype(DType::F32));
@@ -155,10 +155,10 @@ fn golden_f32_cases_on_wgpu() {
         .iter()
         .filter(|path| GoldenCase::load(path).is_f32())
         .count();
-    let launches = burn_lstm::recurrence_kernel_launches();
+    let launches = burn_lstm::testing::recurrence_kernel_launches();
     check_all_with("wgpu", &device, true, Recurrence::Fused);
     // At least a forward and a backward launch per case.
-    let launched = burn_lstm::recurrence_kernel_launches() - launches;
+    let launched = burn_lstm::testing::recurrence_kernel_launches() - launches;
     assert!(
         launched >= 2 * cases,
         "{cases} cases ran {launched} recurrence kernels"

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use burn::prelude::*;
 use burn_lstm::files::load_module;
-use burn_lstm::models::SequenceRegressorConfig;
+use burn_lstm_programs::models::SequenceRegressorConfig;
 use common::program::{example, text};
 
 #[test]

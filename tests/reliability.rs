@@ -10,11 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
-use burn_lstm::LstmError;
-use burn_lstm::data::{StreamBatches, keras_sine_windows, read_corpus};
 use burn_lstm::files::{load_module, save_module};
-use burn_lstm::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
-use burn_lstm::train::{
+use burn_lstm_programs::Error;
+use burn_lstm_programs::data::{StreamBatches, keras_sine_windows, read_corpus};
+use burn_lstm_programs::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
+use burn_lstm_programs::train::{
     BatchLoss, Checkpoints, Evaluation, LrSchedule, OptimizerConfig, ProgressMode, TrainTask,
     Trainer, TrainingConfig, read_metrics_csv,
 };
@@ -145,7 +145,7 @@ impl TrainTask for Diverging {
         }
         loss
     }
-    fn evaluate(&mut self, model: &SequenceRegressor) -> burn_lstm::Result<Evaluation> {
+    fn evaluate(&mut self, model: &SequenceRegressor) -> burn_lstm_programs::Result<Evaluation> {
         self.inner.evaluate(model)
     }
 }
@@ -167,7 +167,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     )
     .with_progress(ProgressMode::Silent);
     let message = match trainer.fit(config().init(&device), &mut task, false) {
-        Err(LstmError::Training(message)) => message,
+        Err(Error::Training(message)) => message,
         other => panic!(
             "expected a training error, got {:?}",
             other.map(|o| o.state.epochs_done)

@@ -7,10 +7,10 @@ use std::fs;
 
 use burn::prelude::*;
 use burn_lstm::LstmInit;
-use burn_lstm::data::keras_sine_windows;
 use burn_lstm::files::{load_module, save_module};
-use burn_lstm::models::{RegressionTask, SequenceRegressorConfig};
-use burn_lstm::train::{
+use burn_lstm_programs::data::keras_sine_windows;
+use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
+use burn_lstm_programs::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
 };
 use common::program::{run, text};

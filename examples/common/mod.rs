@@ -5,9 +5,9 @@
 use std::process::ExitCode;
 
 use burn::prelude::*;
-use burn_lstm::Result;
-use burn_lstm::backend::BackendChoice;
-use burn_lstm::train::ProgressMode;
+use burn_lstm_programs::Result;
+use burn_lstm_programs::backend::BackendChoice;
+use burn_lstm_programs::train::ProgressMode;
 
 /// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
 /// kernel and pays page faults to get them back, which costs LSTM training up to a third of

@@ -32,8 +32,8 @@ static KERNEL_LAUNCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::Atom
 
 /// How many recurrence kernels this process has launched (forward and backward): lets the
 /// tests check that the kernels, not the composed path, computed what they compare.
-#[doc(hidden)]
-pub fn recurrence_kernel_launches() -> usize {
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) fn recurrence_kernel_launches() -> usize {
     KERNEL_LAUNCHES.load(std::sync::atomic::Ordering::Relaxed)
 }
 

@@ -16,8 +16,7 @@ pub(crate) trait Elem:
 {
     fn sigmoid(self) -> Self;
     fn tanh_activation(self) -> Self;
-    /// (The fused cross-entropy's softmax: only with the `programs` feature.)
-    #[cfg_attr(not(feature = "programs"), allow(dead_code))]
+    /// (The fused cross-entropy's softmax.)
     fn exp_activation(self) -> Self;
 }
 

@@ -19,8 +19,7 @@
 mod autodiff;
 mod backward;
 mod contract;
-// The language model's output layer: only the ready models use it.
-#[cfg(feature = "programs")]
+// A language model's output layer and its loss (the public face: `crate::output`).
 mod cross_entropy;
 // The CubeCL backend's kernels (wgpu, CUDA).
 #[cfg(feature = "cube")]
@@ -43,18 +42,16 @@ mod tile;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-#[cfg(feature = "programs")]
 pub(crate) use cross_entropy::{Targets, linear_cross_entropy, output_logits};
 #[cfg(feature = "cube")]
-pub use cube::recurrence_kernel_launches;
+pub(crate) use cube::recurrence_kernel_launches;
 pub(crate) use op::{LayerTensors, lstm_layer};
 
 static LAYER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// How many fused layer calls this process has made: lets the tests check that the fused
-/// path, not a fallback, computed what they compare.
-#[doc(hidden)]
-pub fn fused_layer_calls() -> usize {
+/// How many fused layer calls this process has made (for `crate::testing`).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) fn fused_layer_calls() -> usize {
     LAYER_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }
 

@@ -7,12 +7,12 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use crate::error::{LstmError, Result};
-use crate::files::{remove_partial_files, save_module};
+use crate::error::{Error, Result};
 use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
 use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
 use crate::train::progress::{Progress, ProgressMode};
+use burn_lstm::files::{remove_partial_files, save_module};
 
 /// The loss of one training batch.
 pub struct BatchLoss {
@@ -186,7 +186,7 @@ impl Trainer {
         if resume {
             let (loaded_model, loaded_optimizer, loaded_state) =
                 checkpoints.load(model, optimizer)?.ok_or_else(|| {
-                    LstmError::Training(format!(
+                    Error::Training(format!(
                         "nothing to resume: no checkpoint in {}",
                         checkpoints.dir().display()
                     ))
@@ -238,7 +238,7 @@ impl Trainer {
                         ),
                         None => "no checkpoint had been written yet".to_string(),
                     };
-                    return Err(LstmError::Training(format!(
+                    return Err(Error::Training(format!(
                         "the loss became {value} at epoch {}, batch {}; training stopped \
                          ({kept}). A lower learning rate or gradient clipping may help.",
                         epoch + 1,
@@ -266,7 +266,7 @@ impl Trainer {
             let log = last || state.epochs_done.is_multiple_of(config.log_every.max(1));
             let evaluation = if log {
                 task.evaluate(&model).map_err(|err| {
-                    LstmError::Training(format!(
+                    Error::Training(format!(
                         "the evaluation after epoch {} failed: {err}",
                         epoch + 1
                     ))

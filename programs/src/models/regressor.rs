@@ -9,9 +9,9 @@ use rand::seq::SliceRandom;
 
 use crate::data::WindowSet;
 use crate::error::Result;
-use crate::init::LstmInit;
-use crate::lstm::{Lstm, LstmConfig};
 use crate::train::{BatchLoss, Evaluation, TrainTask};
+use burn_lstm::LstmInit;
+use burn_lstm::{Lstm, LstmConfig};
 
 /// Configuration of a [`SequenceRegressor`].
 #[derive(Config, Debug)]

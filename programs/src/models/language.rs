@@ -9,13 +9,11 @@ use burn::prelude::*;
 use burn::tensor::Int;
 use burn::tensor::activation::relu;
 
-use std::sync::Arc;
-
-use crate::error::{LstmError, Result};
-use crate::fused;
-use crate::init::LstmInit;
-use crate::lstm::{Lstm, LstmConfig, PreparedLstm, Recurrence};
-use crate::state::LstmState;
+use crate::error::{Error, Result};
+use burn_lstm::LstmInit;
+use burn_lstm::LstmState;
+use burn_lstm::output::{OutputLayer, WeightLayout};
+use burn_lstm::{Lstm, LstmConfig, PreparedLstm};
 
 /// Configuration of a [`LanguageModel`].
 #[derive(Config, Debug)]
@@ -84,7 +82,7 @@ impl LanguageModelConfig {
     /// Checks the configuration and builds the model on `device`.
     pub fn try_init(&self, device: &Device) -> Result<LanguageModel> {
         if self.vocab_size < 2 || self.embedding_size == 0 {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "vocab_size ({}) must be at least 2 and embedding_size ({}) at least 1",
                 self.vocab_size, self.embedding_size
             )));
@@ -115,7 +113,7 @@ impl LanguageModelConfig {
         let dense = self.dense_size.map(|size| linear(lstm.output_size(), size));
         let features = self.dense_size.unwrap_or(lstm.output_size());
         if self.tie_weights && features != self.embedding_size {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "tied weights need the output features ({features}) to equal the embedding size ({})",
                 self.embedding_size
             )));
@@ -217,61 +215,45 @@ impl LanguageModel {
         features
     }
 
-    /// The output layer's weight (as stored: `[features, vocab]`, or the embedding `[vocab, features]`
-    /// when tied, which the flag says) and bias `[vocab]`.
-    fn output_parameters(&self) -> (Tensor<2>, bool, Tensor<1>) {
-        match (&self.output, &self.tied_bias) {
-            (Some(output), _) => {
-                let weight = output.weight.val();
-                let bias = match &output.bias {
-                    Some(bias) => bias.val(),
-                    None => Tensor::zeros([self.vocab_size()], (&weight.device(), weight.dtype())),
-                };
-                (weight, false, bias)
-            }
-            (None, Some(bias)) => (self.embedding.weight.val(), true, bias.val()),
+    /// The output layer: the dense projection's weight `[features, vocab]` and bias, or the
+    /// embedding `[vocab, features]` and its own bias when tied; computed the way the LSTM is
+    /// (fused on the CPU backends unless [`Recurrence::Composed`](burn_lstm::Recurrence)).
+    fn output_layer(&self) -> OutputLayer {
+        let layer = match (&self.output, &self.tied_bias) {
+            (Some(output), _) => OutputLayer::new(
+                output.weight.val(),
+                WeightLayout::FeaturesByVocab,
+                output.bias.as_ref().map(|bias| bias.val()),
+            ),
+            (None, Some(bias)) => OutputLayer::new(
+                self.embedding.weight.val(),
+                WeightLayout::VocabByFeatures,
+                Some(bias.val()),
+            ),
             (None, None) => unreachable!("a language model has an output projection"),
-        }
+        };
+        layer.with_recurrence(self.lstm.recurrence)
     }
 
     /// `[rows, features]` → `[rows, vocab]` logits.
     fn output_projection(&self, features: Tensor<2>) -> Tensor<2> {
-        let (weight, tied, bias) = self.output_parameters();
-        // Without autodiff (generation, evaluation) the CPU backends run it on the host, a
-        // one-row product over both cores; with it, burn's operations and autodiff.
-        if self.lstm.recurrence == Recurrence::Fused
-            && !features.is_autodiff()
-            && fused::on_host(&features.device(), features.dtype())
-        {
-            return fused::output_logits(features, weight, bias, tied);
-        }
-        let weight = if tied { weight.transpose() } else { weight };
-        features.matmul(weight) + bias.unsqueeze_dim(0)
+        self.output_layer()
+            .logits(features)
+            .expect("the features' width is the model's own")
     }
 
-    /// Mean next-token cross-entropy of `features` `[rows, features]` against `targets` (`rows` token
-    /// indices), not counting targets equal to `ignore`. On the CPU backends the output layer
-    /// and the loss run as one fused operation (unless the LSTM is set to
-    /// [`Recurrence::Composed`], which the loss follows).
+    /// Mean next-token cross-entropy of `features` `[rows, features]` against `targets` (`rows`
+    /// token indices), not counting targets equal to `ignore`: one fused operation on the CPU
+    /// backends (see [`OutputLayer::cross_entropy`]).
     fn output_loss(
         &self,
         features: Tensor<2>,
         targets: &[usize],
         ignore: Option<usize>,
-    ) -> Tensor<1> {
-        let device = features.device();
-        if self.lstm.recurrence == Recurrence::Fused && fused::on_host(&device, features.dtype()) {
-            let (weight, transposed, bias) = self.output_parameters();
-            let targets = fused::Targets {
-                indices: Arc::new(targets.to_vec()),
-                ignore,
-                transposed,
-            };
-            return fused::linear_cross_entropy(features, weight, bias, targets);
-        }
-        let values: Vec<i64> = targets.iter().map(|&t| t as i64).collect();
-        let targets = Tensor::from_data(TensorData::new(values, [targets.len()]), &device);
-        Self::cross_entropy(self.output_projection(features), targets, ignore)
+    ) -> Result<Tensor<1>> {
+        Ok(self
+            .output_layer()
+            .cross_entropy(features, targets, ignore)?)
     }
 
     /// Mean cross-entropy of the next-token predictions at every position.
@@ -280,19 +262,22 @@ impl LanguageModel {
     /// - `state`: carried from the previous chunk, or `None`
     ///
     /// Returns the loss `[1]` and the final state.
+    ///
+    /// # Errors
+    /// When `targets` is not one per token, or holds an index outside the vocabulary.
     pub fn next_token_loss(
         &self,
         tokens: Tensor<2, Int>,
         targets: &[usize],
         state: Option<LstmState>,
-    ) -> (Tensor<1>, LstmState) {
+    ) -> Result<(Tensor<1>, LstmState)> {
         let embedded = self.dropout.forward(self.embedding.forward(tokens));
         let (hidden, state) = self.lstm.forward(embedded, state);
         let [batch, seq, _] = hidden.dims();
         let features = self.features(hidden);
         let size = features.dims()[2];
-        let loss = self.output_loss(features.reshape([batch * seq, size]), targets, None);
-        (loss, state)
+        let loss = self.output_loss(features.reshape([batch * seq, size]), targets, None)?;
+        Ok((loss, state))
     }
 
     /// Mean cross-entropy of the prediction after each row's last real token (the Keras
@@ -304,7 +289,7 @@ impl LanguageModel {
         targets: &[usize],
     ) -> Result<Tensor<1>> {
         let features = self.last_features(tokens, lengths)?;
-        Ok(self.output_loss(features, targets, None))
+        self.output_loss(features, targets, None)
     }
 
     fn last_features(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{LstmError, Result};
-use crate::files::{read_text, write_atomic};
+use crate::error::{Error, Result};
+use burn_lstm::files::{read_text, write_atomic};
 
 /// End of a line (sentence) in word models, as in the Penn Treebank setup.
 pub const EOS: &str = "<eos>";
@@ -157,7 +157,7 @@ impl Vocabulary {
             .iter()
             .map(|t| {
                 self.index(t).ok_or_else(|| {
-                    LstmError::Config(format!(
+                    Error::Config(format!(
                         "the token `{t}` is not in the vocabulary (which has no {UNK})"
                     ))
                 })
@@ -181,17 +181,17 @@ impl Vocabulary {
     /// Writes `vocab.json`, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json =
-            serde_json::to_string(self).map_err(|err| LstmError::format(path, err.to_string()))?;
-        write_atomic(path, json.as_bytes())
+            serde_json::to_string(self).map_err(|err| Error::format(path, err.to_string()))?;
+        Ok(write_atomic(path, json.as_bytes())?)
     }
 
     /// Reads a vocabulary saved by [`Vocabulary::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = read_text(path)?;
         let saved: Vocabulary = serde_json::from_str(&text)
-            .map_err(|err| LstmError::format(path, format!("not a vocabulary: {err}")))?;
+            .map_err(|err| Error::format(path, format!("not a vocabulary: {err}")))?;
         if saved.tokens.is_empty() {
-            return Err(LstmError::format(path, "the vocabulary is empty"));
+            return Err(Error::format(path, "the vocabulary is empty"));
         }
         Ok(Self::from_tokens(
             saved.tokenizer,
@@ -205,7 +205,7 @@ impl Vocabulary {
 pub fn read_corpus(path: &Path) -> Result<String> {
     let text = read_text(path)?;
     if text.trim().is_empty() {
-        return Err(LstmError::format(path, "the corpus is empty"));
+        return Err(Error::format(path, "the corpus is empty"));
     }
     Ok(text)
 }
@@ -229,7 +229,7 @@ impl StreamBatches {
     pub fn new(tokens: &[usize], batch: usize, unroll: usize) -> Result<Self> {
         let length = tokens.len() / batch.max(1);
         if batch == 0 || unroll == 0 || length < unroll + 1 {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "{} tokens are too few for one batch of {batch} streams × {} steps (need at least {})",
                 tokens.len(),
                 unroll + 1,
@@ -308,7 +308,7 @@ pub fn read_word_vectors(
             continue; // word2vec header
         }
         if numbers.len() != size {
-            return Err(LstmError::format(
+            return Err(Error::format(
                 path,
                 format!(
                     "line {}: expected {size} numbers after `{word}`, found {}",
@@ -326,7 +326,7 @@ pub fn read_word_vectors(
                 .ok()
                 .filter(|v: &f32| v.is_finite())
                 .ok_or_else(|| {
-                    LstmError::format(
+                    Error::format(
                         path,
                         format!("line {}: `{text}` is not a finite number", number + 1),
                     )

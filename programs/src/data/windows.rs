@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use crate::error::{LstmError, Result};
+use crate::error::{Error, Result};
 
 /// A set of equal-length input windows (one feature per step) and their targets.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,7 +39,7 @@ impl WindowSet {
     /// When the series is too short for a single window and its target.
     pub fn from_series(series: &[f32], window: usize, count: Option<usize>) -> Result<Self> {
         if window == 0 || series.len() <= window {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "the series has {} values; a window of {window} and its target need at least {}",
                 series.len(),
                 window + 1

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::data::{PAD, Tokenizer, Vocabulary};
-use crate::error::{LstmError, Result};
+use crate::error::{Error, Result};
 use crate::models::LanguageModel;
 
 /// How tokens are drawn.
@@ -51,7 +51,7 @@ pub fn generate(
     let device = device.clone().without_autodiff();
     let prompt = vocab.encode(&prompt_tokens(vocab.tokenizer, prompt))?;
     if prompt.is_empty() {
-        return Err(LstmError::Config("the prompt is empty".into()));
+        return Err(Error::Config("the prompt is empty".into()));
     }
     let mut rng = StdRng::seed_from_u64(sampling.seed);
     let as_tensor = |tokens: &[usize]| -> Tensor<2, Int> {

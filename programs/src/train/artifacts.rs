@@ -3,20 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{LstmError, Result};
-use crate::files::{read_text, write_atomic};
+use crate::error::{Error, Result};
+use burn_lstm::files::{read_text, write_atomic};
 
 /// Saves a burn `Config` as JSON, atomically.
 pub fn save_config<C: burn::config::Config>(config: &C, path: &Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(config)
-        .map_err(|err| LstmError::format(path, err.to_string()))?;
-    write_atomic(path, json.as_bytes())
+    let json =
+        serde_json::to_string_pretty(config).map_err(|err| Error::format(path, err.to_string()))?;
+    Ok(write_atomic(path, json.as_bytes())?)
 }
 
 /// Loads a burn `Config` from JSON, naming the file and the problem on error.
 pub fn load_config<C: burn::config::Config>(path: &Path) -> Result<C> {
     let text = read_text(path)?;
-    serde_json::from_str(&text).map_err(|err| LstmError::format(path, err.to_string()))
+    serde_json::from_str(&text).map_err(|err| Error::format(path, err.to_string()))
 }
 
 /// Moves an earlier run in `dir` aside, so a fresh run never overwrites a trained model: to
@@ -35,6 +35,6 @@ pub fn set_aside_previous_run(dir: &Path) -> Result<Option<PathBuf>> {
         .chain((2..).map(|n| named(format!(".previous.{n}"))))
         .find(|candidate| !candidate.exists())
         .expect("an unused name");
-    std::fs::rename(dir, &previous).map_err(|err| LstmError::io(dir, err))?;
+    std::fs::rename(dir, &previous).map_err(|err| Error::io(dir, err))?;
     Ok(Some(previous))
 }

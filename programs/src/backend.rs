@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use burn::prelude::*;
 
-use crate::error::{LstmError, Result};
+use crate::error::{Error, Result};
 
 /// A backend this build of the crate can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl BackendChoice {
     /// The default: wgpu when built with it, else flex, else ndarray.
     pub fn default_compiled() -> Result<Self> {
         Self::compiled().first().copied().ok_or_else(|| {
-            LstmError::Config("no backend compiled in: enable `flex`, `ndarray` or `wgpu`".into())
+            Error::Config("no backend compiled in: enable `flex`, `ndarray` or `wgpu`".into())
         })
     }
 
@@ -53,7 +53,7 @@ impl BackendChoice {
     /// The backend's default device (without autodiff).
     pub fn device(self) -> Result<Device> {
         if !Self::compiled().contains(&self) {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "backend `{self}` is not compiled in (this build has: {}); rebuild with \
                  `--features {self}`",
                 Self::compiled()
@@ -66,7 +66,8 @@ impl BackendChoice {
         if matches!(self, Self::Flex | Self::Ndarray) {
             // The fused layer's CPU kernels: a bad BURN_LSTM_KERNEL stops a program here,
             // before any work, as it would stop the layer's first call.
-            crate::cpu::kernel_choice().map_err(LstmError::Kernel)?;
+            burn_lstm::cpu::kernel_choice()
+                .map_err(|message| Error::Layer(burn_lstm::LstmError::Kernel(message)))?;
         }
         match self {
             #[cfg(feature = "flex")]
@@ -110,7 +111,7 @@ impl BackendChoice {
             .into_iter()
             .find(|b| Self::compiled().contains(b))
             .ok_or_else(|| {
-                LstmError::Config("no CPU backend compiled in: enable `flex` or `ndarray`".into())
+                Error::Config("no CPU backend compiled in: enable `flex` or `ndarray`".into())
             })
     }
 }
@@ -134,7 +135,7 @@ fn wgpu_device() -> Result<Device> {
         "auto" => return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         "" | "vulkan" => {}
         other => {
-            return Err(LstmError::Config(format!(
+            return Err(Error::Config(format!(
                 "{WGPU_API_VARIABLE}={other}: expected vulkan (the default) or auto"
             )));
         }
@@ -160,7 +161,7 @@ fn wgpu_device() -> Result<Device> {
         Some(&(_, api)) => Ok(Device::new(
             WgpuDevice::new(WgpuDeviceKind::DefaultDevice).on(api),
         )),
-        None => Err(LstmError::Config(format!(
+        None => Err(Error::Config(format!(
             "no GPU adapter found through Vulkan, Metal or DirectX 12: install the GPU's driver \
              (on Debian without a GPU, `apt install mesa-vulkan-drivers` gives a software \
              one), or use `--backend flex`; {WGPU_API_VARIABLE}=auto lets wgpu try OpenGL"
@@ -196,7 +197,7 @@ pub fn init_seeded<M: burn::module::Module>(
     // draws below must not come first.
     let drawn = init(&cpu)?.into_record();
     init(device)?.try_load_record(drawn).map_err(|err| {
-        LstmError::Config(format!(
+        Error::Config(format!(
             "cannot move the initial parameters to {device:?}: {err}"
         ))
     })

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{LstmError, Result};
-use crate::files::write_atomic;
+use crate::error::{Error, Result};
+use burn_lstm::files::write_atomic;
 
 /// What one epoch did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub fn write_metrics_csv(records: &[EpochRecord], path: &Path) -> Result<()> {
         "learning_rate",
     ];
     header.extend(extra_names.iter().map(String::as_str));
-    let csv_error = |err: csv::Error| LstmError::format(path, err.to_string());
+    let csv_error = |err: csv::Error| Error::format(path, err.to_string());
     writer.write_record(&header).map_err(csv_error)?;
     for record in records {
         let mut row = vec![
@@ -70,19 +70,19 @@ pub fn write_metrics_csv(records: &[EpochRecord], path: &Path) -> Result<()> {
     }
     let bytes = writer
         .into_inner()
-        .map_err(|err| LstmError::format(path, err.to_string()))?;
-    write_atomic(path, &bytes)
+        .map_err(|err| Error::format(path, err.to_string()))?;
+    Ok(write_atomic(path, &bytes)?)
 }
 
 /// Reads the `epoch,train_loss,valid_loss` columns of a `metrics.csv`.
 pub fn read_metrics_csv(path: &Path) -> Result<Vec<(usize, f64, Option<f64>)>> {
-    let text = crate::files::read_text(path)?;
+    let text = burn_lstm::files::read_text(path)?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut rows = Vec::new();
     for (line, row) in reader.records().enumerate() {
-        let row = row.map_err(|err| LstmError::format(path, err.to_string()))?;
+        let row = row.map_err(|err| Error::format(path, err.to_string()))?;
         let field = |i: usize| row.get(i).unwrap_or("");
-        let bad = |what: &str| LstmError::format(path, format!("row {}: bad {what}", line + 2));
+        let bad = |what: &str| Error::format(path, format!("row {}: bad {what}", line + 2));
         let epoch = field(0).parse().map_err(|_| bad("epoch"))?;
         let train = field(1).parse().map_err(|_| bad("train_loss"))?;
         let valid = match field(2) {

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::error::{LstmError, Result};
-use crate::files::read_text;
+use crate::error::{Error, Result};
+use burn_lstm::files::read_text;
 
 /// Reads the column `column` (by header name) of the CSV file at `path` as numbers.
 ///
@@ -18,13 +18,13 @@ pub fn read_csv_column(path: &Path, column: &str) -> Result<Vec<f64>> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|err| LstmError::format(path, format!("cannot read the header row: {err}")))?
+        .map_err(|err| Error::format(path, format!("cannot read the header row: {err}")))?
         .clone();
     let index = headers
         .iter()
         .position(|h| h.trim() == column)
         .ok_or_else(|| {
-            LstmError::format(
+            Error::format(
                 path,
                 format!(
                     "no column `{column}`; the columns are: {}",
@@ -35,17 +35,16 @@ pub fn read_csv_column(path: &Path, column: &str) -> Result<Vec<f64>> {
     let mut values = Vec::new();
     for (row, record) in reader.records().enumerate() {
         let line = row + 2;
-        let record =
-            record.map_err(|err| LstmError::format(path, format!("line {line}: {err}")))?;
+        let record = record.map_err(|err| Error::format(path, format!("line {line}: {err}")))?;
         let cell = record.get(index).unwrap_or("").trim();
         let value: f64 = cell.parse().map_err(|_| {
-            LstmError::format(
+            Error::format(
                 path,
                 format!("line {line}, column `{column}`: `{cell}` is not a number"),
             )
         })?;
         if !value.is_finite() {
-            return Err(LstmError::format(
+            return Err(Error::format(
                 path,
                 format!("line {line}, column `{column}`: `{cell}` is not a finite number"),
             ));
@@ -53,7 +52,7 @@ pub fn read_csv_column(path: &Path, column: &str) -> Result<Vec<f64>> {
         values.push(value);
     }
     if values.is_empty() {
-        return Err(LstmError::format(
+        return Err(Error::format(
             path,
             format!("column `{column}` has no values"),
         ));

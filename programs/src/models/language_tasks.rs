@@ -11,8 +11,8 @@ use rand::seq::SliceRandom;
 use crate::data::StreamBatches;
 use crate::error::Result;
 use crate::models::LanguageModel;
-use crate::state::LstmState;
 use crate::train::{BatchLoss, Evaluation, TrainTask};
+use burn_lstm::LstmState;
 
 fn int_tensor(values: &[usize], shape: [usize; 2], device: &Device) -> Tensor<2, Int> {
     let values: Vec<i64> = values.iter().map(|&v| v as i64).collect();
@@ -53,7 +53,7 @@ pub fn score_stream(
     let device = device.clone().without_autodiff();
     let per_stream = tokens.len() / batch.max(1);
     if per_stream < 2 {
-        return Err(crate::LstmError::Config(format!(
+        return Err(crate::Error::Config(format!(
             "{} held-out tokens are too few to score in {batch} streams",
             tokens.len()
         )));
@@ -153,7 +153,9 @@ impl TrainTask for StreamTask {
         let (inputs, targets, steps) = self.train.chunk(batch);
         let rows = self.train.batch();
         let tokens = int_tensor(&inputs, [rows, steps], &self.device);
-        let (loss, state) = model.next_token_loss(tokens, &targets, self.state.take());
+        let (loss, state) = model
+            .next_token_loss(tokens, &targets, self.state.take())
+            .expect("a stream's tokens are words of the model's vocabulary");
         self.state = Some(state.detach());
         let scale = if self.sum_over_steps {
             steps as f64

@@ -1,4 +1,4 @@
-//! Ready models built on [`Lstm`](crate::Lstm).
+//! Ready models built on [`Lstm`](burn_lstm::Lstm).
 
 mod generate;
 mod language;

@@ -20,9 +20,9 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{LstmError, Result};
-use crate::files::{load_module, read_text, remove_partial_files, save_module, write_atomic};
+use crate::error::{Error, Result};
 use crate::train::metrics::EpochRecord;
+use burn_lstm::files::{load_module, read_text, remove_partial_files, save_module, write_atomic};
 
 /// Where training stands: enough to continue exactly where it stopped.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ impl Checkpoints {
         let name = read_text(&pointer)?;
         let path = self.dir.join(name.trim());
         if !path.is_dir() {
-            return Err(LstmError::format(
+            return Err(Error::format(
                 &pointer,
                 format!("names checkpoint `{}`, which does not exist", name.trim()),
             ));
@@ -90,16 +90,16 @@ impl Checkpoints {
         let name = format!("epoch-{:06}", state.epochs_done);
         let path = self.dir.join(&name);
         if path.exists() {
-            fs::remove_dir_all(&path).map_err(|err| LstmError::io(&path, err))?;
+            fs::remove_dir_all(&path).map_err(|err| Error::io(&path, err))?;
         }
-        fs::create_dir_all(&path).map_err(|err| LstmError::io(&path, err))?;
+        fs::create_dir_all(&path).map_err(|err| Error::io(&path, err))?;
         save_module(model, &path.join("model.bpk"))?;
         let optimizer_bytes = optimizer
             .into_bytes()
-            .map_err(|err| LstmError::format(path.join("optimizer.bpk"), err.to_string()))?;
+            .map_err(|err| Error::format(path.join("optimizer.bpk"), err.to_string()))?;
         write_atomic(&path.join("optimizer.bpk"), &optimizer_bytes)?;
         let json = serde_json::to_string_pretty(state)
-            .map_err(|err| LstmError::format(path.join("training.json"), err.to_string()))?;
+            .map_err(|err| Error::format(path.join("training.json"), err.to_string()))?;
         write_atomic(&path.join("training.json"), json.as_bytes())?;
         write_atomic(&self.dir.join("latest"), name.as_bytes())?;
         self.remove_all_but(&name);
@@ -120,11 +120,11 @@ impl Checkpoints {
         let state = read_state(&path.join("training.json"))?;
         let model = load_module(model, &path.join("model.bpk"))?;
         let optimizer_path = path.join("optimizer.bpk");
-        let bytes = crate::files::read(&optimizer_path)?;
+        let bytes = burn_lstm::files::read(&optimizer_path)?;
         let optimizer = optimizer
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|err| {
-                LstmError::format(&optimizer_path, format!("not an optimizer state: {err}"))
+                Error::format(&optimizer_path, format!("not an optimizer state: {err}"))
             })?;
         Ok(Some((model, optimizer, state)))
     }
@@ -154,5 +154,5 @@ impl Checkpoints {
 
 fn read_state(path: &Path) -> Result<TrainingState> {
     let text = read_text(path)?;
-    serde_json::from_str(&text).map_err(|err| LstmError::format(path, err.to_string()))
+    serde_json::from_str(&text).map_err(|err| Error::format(path, err.to_string()))
 }

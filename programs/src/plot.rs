@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::error::{LstmError, Result};
+use crate::error::{Error, Result};
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ fn ensure_font() -> Result<()> {
         )
     })
     .clone()
-    .map_err(LstmError::Training)
+    .map_err(Error::Training)
 }
 
 /// Draws `chart` into a 1000×600 PNG at `path`, written atomically.
@@ -133,7 +133,7 @@ pub fn draw_chart(chart: &Chart, path: &Path) -> Result<()> {
         (x_min, x_max, y_min, y_max) = (x_min.min(x), x_max.max(x), y_min.min(y), y_max.max(y));
     }
     if x_min > x_max {
-        return Err(LstmError::format(path, "nothing to plot"));
+        return Err(Error::format(path, "nothing to plot"));
     }
     if x_min == x_max {
         (x_min, x_max) = (x_min - 0.5, x_max + 0.5);
@@ -149,7 +149,7 @@ pub fn draw_chart(chart: &Chart, path: &Path) -> Result<()> {
     }
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let partial = path.with_file_name(format!("{stem}.partial.png"));
-    let draw_error = |err: String| LstmError::format(path, format!("cannot draw the chart: {err}"));
+    let draw_error = |err: String| Error::format(path, format!("cannot draw the chart: {err}"));
     {
         let root = BitMapBackend::new(&partial, (1000, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| draw_error(e.to_string()))?;
@@ -187,7 +187,7 @@ pub fn draw_chart(chart: &Chart, path: &Path) -> Result<()> {
         }
         root.present().map_err(|e| draw_error(e.to_string()))?;
     }
-    std::fs::rename(&partial, path).map_err(|err| LstmError::io(path, err))
+    std::fs::rename(&partial, path).map_err(|err| Error::io(path, err))
 }
 
 fn draw_series<'a, X, Y>(

@@ -1,0 +1,149 @@
+//! The output layer and its cross-entropy (`burn_lstm::output`): the fused operation against
+//! burn's own operations (f64, 1e-12) for both weight layouts, with and without a bias and a
+//! padding index; its logits without autodiff; and its errors.
+
+use burn::prelude::*;
+use burn::tensor::{DType, Distribution};
+use burn_lstm::Recurrence;
+use burn_lstm::output::{OutputLayer, WeightLayout};
+
+const TOLERANCE: f64 = 1e-12;
+
+fn max_difference(a: Tensor<2>, b: Tensor<2>) -> f64 {
+    (a - b).abs().max().into_scalar::<f64>()
+}
+
+/// Loss and the gradients of features, weight and bias, computed `recurrence`'s way.
+fn loss_and_gradients(
+    recurrence: Recurrence,
+    layout: WeightLayout,
+    with_bias: bool,
+    ignore: Option<usize>,
+) -> (f64, Tensor<2>, Tensor<2>, Option<Tensor<2>>) {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let (rows, features, vocab) = (6, 4, 9);
+    let options = (&device, DType::F64);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let input = Tensor::<2>::random([rows, features], normal, options).require_grad();
+    let shape = match layout {
+        WeightLayout::FeaturesByVocab => [features, vocab],
+        WeightLayout::VocabByFeatures => [vocab, features],
+    };
+    let weight = Tensor::<2>::random(shape, normal, options).require_grad();
+    let bias = with_bias.then(|| Tensor::<1>::random([vocab], normal, options).require_grad());
+    let layer = OutputLayer::new(weight.clone(), layout, bias.clone()).with_recurrence(recurrence);
+    let targets = [3, 8, 0, 3, 5, 1];
+    let loss = layer
+        .cross_entropy(input.clone(), &targets, ignore)
+        .unwrap();
+    let value = loss.clone().into_scalar::<f64>();
+    let gradients = loss.backward();
+    let to_2d = |t: Tensor<1>| t.reshape([1, vocab]);
+    (
+        value,
+        input.grad(&gradients).unwrap().into(),
+        weight.grad(&gradients).unwrap().into(),
+        bias.map(|b| to_2d(b.grad(&gradients).unwrap().into())),
+    )
+}
+
+#[test]
+fn fused_cross_entropy_matches_burns_operations() {
+    for layout in [WeightLayout::FeaturesByVocab, WeightLayout::VocabByFeatures] {
+        for with_bias in [true, false] {
+            for ignore in [None, Some(3)] {
+                let case = format!("{layout:?}, bias {with_bias}, ignore {ignore:?}");
+                let fused = loss_and_gradients(Recurrence::Fused, layout, with_bias, ignore);
+                let composed = loss_and_gradients(Recurrence::Composed, layout, with_bias, ignore);
+                assert!((fused.0 - composed.0).abs() < TOLERANCE, "{case}: loss");
+                assert!(fused.0 > 0.0, "{case}: a positive loss");
+                assert!(
+                    max_difference(fused.1, composed.1) < TOLERANCE,
+                    "{case}: d features"
+                );
+                assert!(
+                    max_difference(fused.2, composed.2) < TOLERANCE,
+                    "{case}: d weight"
+                );
+                if let (Some(f), Some(c)) = (fused.3, composed.3) {
+                    assert!(max_difference(f, c) < TOLERANCE, "{case}: d bias");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn logits_without_autodiff_match_burns_operations() {
+    let device = Device::flex();
+    let options = (&device, DType::F64);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let features = Tensor::<2>::random([5, 3], normal, options);
+    for layout in [WeightLayout::FeaturesByVocab, WeightLayout::VocabByFeatures] {
+        let shape = match layout {
+            WeightLayout::FeaturesByVocab => [3, 11],
+            WeightLayout::VocabByFeatures => [11, 3],
+        };
+        let weight = Tensor::<2>::random(shape, normal, options);
+        let bias = Tensor::<1>::random([11], normal, options);
+        let layer = OutputLayer::new(weight.clone(), layout, Some(bias.clone()));
+        let fused = layer.logits(features.clone()).unwrap();
+        let composed = layer
+            .clone()
+            .with_recurrence(Recurrence::Composed)
+            .logits(features.clone())
+            .unwrap();
+        assert_eq!(fused.dims(), [5, 11]);
+        assert!(max_difference(fused, composed) < TOLERANCE, "{layout:?}");
+        assert_eq!(layer.sizes(), (3, 11));
+    }
+}
+
+#[test]
+fn bad_features_and_targets_are_errors_that_say_what_is_wrong() {
+    let device = Device::flex();
+    let layer = OutputLayer::new(
+        Tensor::zeros([4, 6], &device),
+        WeightLayout::FeaturesByVocab,
+        None,
+    );
+    let wide = layer.logits(Tensor::zeros([2, 5], &device)).unwrap_err();
+    assert_eq!(
+        wide.to_string(),
+        "features: expected shape [rows, 4], got [2, 5]"
+    );
+    let features = Tensor::<2>::zeros([2, 4], &device);
+    let count = layer
+        .cross_entropy(features.clone(), &[1], None)
+        .unwrap_err();
+    assert_eq!(
+        count.to_string(),
+        "targets: expected shape one per row of the features ([2]), got [1]"
+    );
+    let outside = layer
+        .cross_entropy(features.clone(), &[1, 6], None)
+        .unwrap_err();
+    assert!(
+        outside
+            .to_string()
+            .contains("target 6 of row 1 is not a word of the vocabulary of 6"),
+        "{outside}"
+    );
+    // A padding index outside the vocabulary is not an error: those rows do not count, on
+    // either path, and a batch of nothing but padding has a loss of 0.
+    for recurrence in [Recurrence::Fused, Recurrence::Composed] {
+        let layer = layer.clone().with_recurrence(recurrence);
+        let one = layer
+            .cross_entropy(features.clone(), &[1, 99], Some(99))
+            .unwrap();
+        assert!(
+            (one.into_scalar::<f64>() - 6f64.ln()).abs() < 1e-6,
+            "{recurrence:?}"
+        );
+        let none = layer
+            .cross_entropy(features.clone(), &[99, 99], Some(99))
+            .unwrap();
+        assert_eq!(none.into_scalar::<f64>(), 0.0, "{recurrence:?}");
+    }
+}
