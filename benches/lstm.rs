@@ -627,9 +627,8 @@ fn w1(device: &Device, side: &str, runs: usize) -> Stats {
     let plan = (1, runs, 1);
     match side {
         "ours" => {
-            let model = SequenceRegressorConfig::new(1, 50)
-                .with_init(LstmInit::keras())
-                .init(device);
+            let lstm = LstmConfig::new(1, 50).with_init(LstmInit::keras());
+            let model = SequenceRegressorConfig::new(lstm).init(device);
             regression(
                 device,
                 model,
@@ -665,7 +664,7 @@ fn w2(device: &Device, side: &str, runs: usize) -> Stats {
     let plan = (0, runs, 1000);
     match side {
         "ours" => {
-            let model = SequenceRegressorConfig::new(1, 10).init(device);
+            let model = SequenceRegressorConfig::new(LstmConfig::new(1, 10)).init(device);
             regression(
                 device,
                 model,
@@ -774,9 +773,10 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
             .iter::<i64>()
             .map(|t| t as usize)
             .collect();
-        let config = LanguageModelConfig::new(vocab, size, size)
+        let lstm = LstmConfig::new(size, size)
             .with_num_layers(2)
             .with_init(LstmInit::uniform(0.1));
+        let config = LanguageModelConfig::new(vocab, lstm);
         let mut model = Some(config.init(device));
         let mut state = None;
         return measure(device, 2, runs, 1.0, || {
@@ -820,10 +820,10 @@ fn w8(device: &Device, side: &str, runs: usize) -> Stats {
     if side == "ours" {
         let words: Vec<String> = (0..vocab).map(|i| format!("w{i}")).collect();
         let vocabulary = Vocabulary::build(Tokenizer::Word, &words, None, false);
-        let model = LanguageModelConfig::new(vocab, size, size)
+        let lstm = LstmConfig::new(size, size)
             .with_num_layers(2)
-            .with_init(LstmInit::uniform(0.1))
-            .init(&device);
+            .with_init(LstmInit::uniform(0.1));
+        let model = LanguageModelConfig::new(vocab, lstm).init(&device);
         let sampling = Sampling::new(length).with_seed(1);
         return measure(&device, 1, runs, length as f64, || {
             generate(&model, &vocabulary, "w1", &sampling, &device).expect("generation");

@@ -25,6 +25,7 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::prelude::*;
 use burn::train::metric::LossMetric;
 use burn::train::{ExecutionStrategy, Learner, SupervisedTraining};
+use burn_lstm::LstmConfig;
 use burn_lstm::files::save_module;
 use burn_lstm_programs::backend::init_seeded;
 use burn_lstm_programs::data::keras_sine_windows;
@@ -97,7 +98,7 @@ fn run(args: Args) -> Result<()> {
     println!("burn-lstm learner: the sine model under burn-train on {device:?}");
 
     let config = LearnerSineConfig {
-        model: SequenceRegressorConfig::new(1, 50).with_clip_grad_norm(args.clip),
+        model: SequenceRegressorConfig::new(LstmConfig::new(1, 50)).with_clip_grad_norm(args.clip),
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: 1e-3,

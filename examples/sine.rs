@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::prelude::*;
-use burn_lstm::LstmInit;
 use burn_lstm::files::load_module;
+use burn_lstm::{LstmConfig, LstmInit};
 use burn_lstm_programs::backend::init_seeded;
 use burn_lstm_programs::data::{
     Scaler, WindowSet, keras_sine_windows, read_csv_column, seed_prediction_window,
@@ -315,10 +315,12 @@ fn build_config(args: &Args, source: &str) -> Result<SineConfig> {
             "--window applies to --csv series only".into(),
         ));
     }
-    let model = SequenceRegressorConfig::new(1, hidden)
-        .with_num_layers(args.layers)
-        .with_bidirectional(args.bidirectional)
-        .with_init(init);
+    let model = SequenceRegressorConfig::new(
+        LstmConfig::new(1, hidden)
+            .with_num_layers(args.layers)
+            .with_bidirectional(args.bidirectional)
+            .with_init(init),
+    );
     let training = TrainingConfig::new(epochs, optimizer, LrSchedule::constant(lr))
         .with_stop_below(stop_below)
         .with_log_every(every)
@@ -450,7 +452,7 @@ fn predict(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
         "loaded {} ({} recipe, LSTM({}))",
         artifacts.join("model.bpk").display(),
         config.source,
-        config.model.hidden_size
+        config.model.lstm.hidden_size
     );
     println!(
         "  MSE on the {} training windows:   {:.3e}",
@@ -587,7 +589,7 @@ fn plot_predictions(
             (
                 format!(
                     "LSTM({}) one-step predictions, {}",
-                    config.model.hidden_size, config.source
+                    config.model.lstm.hidden_size, config.source
                 ),
                 vec![
                     Series::line("truth", truth, palette::GREY),
@@ -627,7 +629,7 @@ fn plot_predictions(
             (
                 format!(
                     "LSTM({}): the value after each window, window starts s in [0, 1)",
-                    config.model.hidden_size
+                    config.model.lstm.hidden_size
                 ),
                 vec![
                     Series::line("sin(t)", truth, palette::GREY),

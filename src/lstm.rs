@@ -360,6 +360,8 @@ impl Lstm {
         self.recurrence == Recurrence::Fused && fused::supported(device, dtype)
     }
 
+    /// Every layer over the sequence: checks, the initial state, the path (fused or
+    /// composed), then the layers one after the other.
     fn run(
         &self,
         input: Tensor<3>,
@@ -367,58 +369,112 @@ impl Lstm {
         state: Option<LstmState>,
         prepared: Option<&PreparedLstm<'_>>,
     ) -> Result<(Tensor<3>, LstmState)> {
-        let layout = if self.batch_first {
-            "[batch, seq, {}]"
+        let [batch, seq] = self.check_input(&input.dims())?;
+        let (device, dtype) = (input.device(), input.dtype());
+        let (hidden, cell) = self.initial_state(state, batch, (&device, dtype))?;
+        let plan = self.plan(lengths, batch, seq, (&device, dtype))?;
+        let prepared = prepared.filter(|prepared| prepared.fused == plan.fused);
+        // The fused kernels read and write either layout; the composed path works time-major.
+        let mut sequence = if plan.swap {
+            input.swap_dims(0, 1)
         } else {
-            "[seq, batch, {}]"
+            input
         };
-        let dims = input.dims();
-        let [batch, seq] = if self.batch_first {
-            [dims[0], dims[1]]
-        } else {
-            [dims[1], dims[0]]
-        };
-        if dims[2] != self.input_size() || batch == 0 || seq == 0 {
-            let expected = layout.replace("{}", &self.input_size().to_string());
-            let note = if dims[2] == self.input_size() {
-                " with batch and seq at least 1"
-            } else {
-                ""
+        let mut final_hidden = Vec::with_capacity(self.num_layers());
+        let mut final_cell = Vec::with_capacity(self.num_layers());
+        let directions = self.num_directions();
+        for (index, layer) in self.layers.iter().enumerate() {
+            if index > 0 {
+                sequence = self.dropout_between_layers(sequence, plan.swap);
+            }
+            let rows = index * directions..(index + 1) * directions;
+            let layer_state = LstmState::from_hidden_cell(
+                hidden.clone().slice(s![rows.clone()]),
+                cell.clone().slice(s![rows]),
+            );
+            // The joined weights are moved into the fused operation, which lets them go as
+            // soon as it has packed them.
+            let weights = match prepared {
+                Some(prepared) => prepared.layers[index].clone(),
+                None => JoinedWeights::join(&layer.parts(), !plan.fused),
             };
+            let (output, layer_hidden, layer_cell) =
+                self.run_layer(weights, sequence, layer_state, &plan);
+            sequence = output;
+            final_hidden.push(layer_hidden);
+            final_cell.push(layer_cell);
+        }
+        let output = match plan.swap {
+            true => sequence.swap_dims(0, 1),
+            false => sequence,
+        };
+        let state =
+            LstmState::from_hidden_cell(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0));
+        Ok((output, state))
+    }
+
+    /// `[batch, seq]` of an input of the right shape.
+    fn check_input(&self, dims: &[usize; 3]) -> Result<[usize; 2]> {
+        let [batch, seq] = match self.batch_first {
+            true => [dims[0], dims[1]],
+            false => [dims[1], dims[0]],
+        };
+        if dims[2] == self.input_size() && batch > 0 && seq > 0 {
+            return Ok([batch, seq]);
+        }
+        let layout = match self.batch_first {
+            true => "[batch, seq, {}]",
+            false => "[seq, batch, {}]",
+        };
+        let expected = layout.replace("{}", &self.input_size().to_string());
+        let note = match dims[2] == self.input_size() {
+            true => " with batch and seq at least 1",
+            false => "",
+        };
+        Err(LstmError::shape("input", format!("{expected}{note}"), dims))
+    }
+
+    /// The caller's initial state, checked, or zeros: `(hidden, cell)`.
+    fn initial_state(
+        &self,
+        state: Option<LstmState>,
+        batch: usize,
+        options: (&Device, burn::tensor::DType),
+    ) -> Result<(Tensor<3>, Tensor<3>)> {
+        let rows = self.num_layers() * self.num_directions();
+        let expected_hidden = [rows, batch, self.hidden_out()];
+        let expected_cell = [rows, batch, self.hidden_size()];
+        let Some(state) = state else {
+            return Ok((
+                Tensor::zeros(expected_hidden, options),
+                Tensor::zeros(expected_cell, options),
+            ));
+        };
+        if state.hidden.dims() != expected_hidden {
             return Err(LstmError::shape(
-                "input",
-                format!("{expected}{note}"),
-                &dims,
+                "initial hidden state",
+                format!("{expected_hidden:?} ([layers * directions, batch, hidden_out])"),
+                &state.hidden.dims(),
             ));
         }
-        let directions = self.num_directions();
-        let rows = self.num_layers() * directions;
-        let (device, dtype) = (input.device(), input.dtype());
-        let (hidden, cell) = match state {
-            Some(state) => {
-                let expected_hidden = [rows, batch, self.hidden_out()];
-                let expected_cell = [rows, batch, self.hidden_size()];
-                if state.hidden.dims() != expected_hidden {
-                    return Err(LstmError::shape(
-                        "initial hidden state",
-                        format!("{expected_hidden:?} ([layers * directions, batch, hidden_out])"),
-                        &state.hidden.dims(),
-                    ));
-                }
-                if state.cell.dims() != expected_cell {
-                    return Err(LstmError::shape(
-                        "initial cell state",
-                        format!("{expected_cell:?} ([layers * directions, batch, hidden_size])"),
-                        &state.cell.dims(),
-                    ));
-                }
-                (state.hidden, state.cell)
-            }
-            None => (
-                Tensor::zeros([rows, batch, self.hidden_out()], (&device, dtype)),
-                Tensor::zeros([rows, batch, self.hidden_size()], (&device, dtype)),
-            ),
-        };
+        if state.cell.dims() != expected_cell {
+            return Err(LstmError::shape(
+                "initial cell state",
+                format!("{expected_cell:?} ([layers * directions, batch, hidden_size])"),
+                &state.cell.dims(),
+            ));
+        }
+        Ok((state.hidden, state.cell))
+    }
+
+    /// How this call runs: fused or composed, and the padding each path needs.
+    fn plan<'a>(
+        &self,
+        lengths: Option<&'a [usize]>,
+        batch: usize,
+        seq: usize,
+        (device, dtype): (&Device, burn::tensor::DType),
+    ) -> Result<CallPlan<'a>> {
         let padded = match lengths {
             Some(lengths) => {
                 check_lengths(lengths, batch, seq)?;
@@ -427,89 +483,88 @@ impl Lstm {
             }
             None => None,
         };
-        let fused =
-            self.uses_fused(&device, dtype) && fused::fits(&device, batch, self.hidden_out());
-        if fused && fused::on_host(&device, dtype) {
+        let fused = self.uses_fused(device, dtype) && fused::fits(device, batch, self.hidden_out());
+        if fused && fused::on_host(device, dtype) {
             // A forced kernel that cannot serve is the caller's error, before any work.
             fused::kernel::kernel_choice().map_err(LstmError::Kernel)?;
         }
-        let prepared = prepared.filter(|prepared| prepared.fused == fused);
+        let directions = self.num_directions();
         let mask = match (padded, fused) {
-            (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (&device, dtype))),
+            (Some(lengths), false) => Some(step_mask(lengths, seq, directions, (device, dtype))),
             _ => None,
         };
-
-        // The fused kernels read and write either layout; the composed path works time-major.
-        let swap = self.batch_first && !fused;
-        let mut sequence = if swap { input.swap_dims(0, 1) } else { input };
-        let mut final_hidden = Vec::with_capacity(self.num_layers());
-        let mut final_cell = Vec::with_capacity(self.num_layers());
-        for (index, layer) in self.layers.iter().enumerate() {
-            if index > 0 {
-                // Drawn in the caller's layout, so that both paths drop the same elements.
-                sequence = match swap {
-                    true => self
-                        .dropout
-                        .forward(sequence.swap_dims(0, 1))
-                        .swap_dims(0, 1),
-                    false => self.dropout.forward(sequence),
-                };
-            }
-            let rows = index * directions..(index + 1) * directions;
-            let (layer_hidden, layer_cell) = (
-                hidden.clone().slice(s![rows.clone()]),
-                cell.clone().slice(s![rows]),
-            );
-            // One mask per sequence, drawn as burn's `Dropout` draws; evaluation has none.
-            let dropout = &self.recurrent_dropout;
-            let recurrent_mask = (dropout.prob > 0.0
-                && dropout.training.is_enabled()
-                && device.is_autodiff())
-            .then(|| {
-                self.recurrent_dropout.forward(Tensor::ones(
-                    [directions, batch, self.hidden_out()],
-                    (&device, dtype),
-                ))
-            });
-            // The joined weights are moved into the fused operation, which lets them go as
-            // soon as it has packed them.
-            let weights = match prepared {
-                Some(prepared) => prepared.layers[index].clone(),
-                None => JoinedWeights::join(&layer.parts(), !fused),
-            };
-            let (output, layer_hidden, layer_cell) = if fused {
-                let batch_first = self.batch_first;
-                weights.run_fused(
-                    sequence,
-                    layer_hidden,
-                    layer_cell,
-                    padded,
-                    recurrent_mask,
-                    batch_first,
-                )
-            } else {
-                weights.run(
-                    sequence,
-                    layer_hidden,
-                    layer_cell,
-                    mask.as_ref(),
-                    recurrent_mask.as_ref(),
-                )
-            };
-            sequence = output;
-            final_hidden.push(layer_hidden);
-            final_cell.push(layer_cell);
-        }
-        let output = if swap {
-            sequence.swap_dims(0, 1)
-        } else {
-            sequence
-        };
-        Ok((
-            output,
-            LstmState::from_hidden_cell(Tensor::cat(final_hidden, 0), Tensor::cat(final_cell, 0)),
-        ))
+        Ok(CallPlan {
+            batch,
+            fused,
+            padded,
+            mask,
+            swap: self.batch_first && !fused,
+        })
     }
+
+    /// Dropout on a layer's output before the next layer, drawn in the caller's layout so that
+    /// both paths drop the same elements.
+    fn dropout_between_layers(&self, sequence: Tensor<3>, swapped: bool) -> Tensor<3> {
+        match swapped {
+            true => self
+                .dropout
+                .forward(sequence.swap_dims(0, 1))
+                .swap_dims(0, 1),
+            false => self.dropout.forward(sequence),
+        }
+    }
+
+    /// One layer over the sequence from `state`: its output and final hidden and cell states.
+    fn run_layer(
+        &self,
+        weights: JoinedWeights,
+        sequence: Tensor<3>,
+        state: LstmState,
+        plan: &CallPlan<'_>,
+    ) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        // One recurrent dropout mask per sequence, drawn as burn's `Dropout` draws; evaluation
+        // has none.
+        let dropout = &self.recurrent_dropout;
+        let device = sequence.device();
+        let recurrent_mask = (dropout.prob > 0.0
+            && dropout.training.is_enabled()
+            && device.is_autodiff())
+        .then(|| {
+            let shape = [self.num_directions(), plan.batch, self.hidden_out()];
+            dropout.forward(Tensor::ones(shape, (&device, sequence.dtype())))
+        });
+        let LstmState { hidden, cell } = state;
+        match plan.fused {
+            true => weights.run_fused(
+                sequence,
+                hidden,
+                cell,
+                plan.padded,
+                recurrent_mask,
+                self.batch_first,
+            ),
+            false => weights.run(
+                sequence,
+                hidden,
+                cell,
+                plan.mask.as_ref(),
+                recurrent_mask.as_ref(),
+            ),
+        }
+    }
+}
+
+/// How a call of [`Lstm`] runs (see `Lstm::plan`).
+struct CallPlan<'a> {
+    batch: usize,
+    /// The fused operation, or burn's operations step by step.
+    fused: bool,
+    /// The rows' lengths, when some row is shorter than the sequence.
+    padded: Option<&'a [usize]>,
+    /// The composed path's padding mask (see `step_mask`).
+    mask: Option<Tensor<4>>,
+    /// Whether a batch-first sequence is turned time-major (the composed path's layout).
+    swap: bool,
 }
 
 /// An [`Lstm`] with its layers' gate weights joined once (see [`Lstm::prepared`]): its calls

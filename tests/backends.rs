@@ -5,6 +5,7 @@
 mod common;
 
 use burn::prelude::*;
+use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm_programs::backend::BackendChoice;
 use burn_lstm_programs::data::keras_sine_windows;
@@ -20,7 +21,7 @@ fn first_epoch_loss(
 ) -> f64 {
     let device = backend.device().expect("compiled backend").autodiff();
     // The recipe's model as the sine program builds it (the crate's default initialiser).
-    let config = SequenceRegressorConfig::new(1, 50);
+    let config = SequenceRegressorConfig::new(LstmConfig::new(1, 50));
     let model = load_module(config.init(&device), initial).expect("initial weights");
     let mut task = RegressionTask::new(keras_sine_windows(1000, 42), None, 32, &device);
     let training = TrainingConfig::new(
@@ -49,7 +50,7 @@ fn one_keras_epoch_agrees_across_backends() {
     let initial = dir.path().join("initial.bpk");
     let cpu = Device::flex();
     cpu.seed(42);
-    let model = SequenceRegressorConfig::new(1, 50).init(&cpu);
+    let model = SequenceRegressorConfig::new(LstmConfig::new(1, 50)).init(&cpu);
     save_module(&model, &initial).unwrap();
 
     let losses: Vec<(BackendChoice, f64)> = BackendChoice::compiled()

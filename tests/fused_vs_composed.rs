@@ -485,8 +485,7 @@ fn fused_output_loss_matches_the_composed_one() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     for tie in [false, true] {
-        let config = LanguageModelConfig::new(50, 16, 16)
-            .with_num_layers(2)
+        let config = LanguageModelConfig::new(50, LstmConfig::new(16, 16).with_num_layers(2))
             .with_tie_weights(tie);
         let record = dir.path().join(format!("lm-{tie}.bpk"));
         burn_lstm::files::save_module(&config.init(&device), &record).unwrap();
@@ -524,7 +523,8 @@ fn host_output_logits_match_burns() {
         let device = device.without_autodiff();
         for tie in [false, true] {
             // 203 words: vocabulary blocks of unequal width.
-            let config = LanguageModelConfig::new(203, 24, 24).with_tie_weights(tie);
+            let config =
+                LanguageModelConfig::new(203, LstmConfig::new(24, 24)).with_tie_weights(tie);
             let model = config.init(&device);
             let mut composed = model.clone();
             composed.lstm = composed.lstm.with_recurrence(Recurrence::Composed);

@@ -7,6 +7,7 @@ use std::fs;
 
 use burn::prelude::*;
 use burn::tensor::Int;
+use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm_programs::data::{StreamBatches, Tokenizer, Vocabulary};
 use burn_lstm_programs::models::{
@@ -104,7 +105,7 @@ fn tiny_corpus() -> (Vocabulary, Vec<usize>) {
 fn the_carried_state_is_cut_from_the_graph() {
     let device = Device::flex().autodiff();
     let (vocab, tokens) = tiny_corpus();
-    let model = LanguageModelConfig::new(vocab.len(), 8, 8).init(&device);
+    let model = LanguageModelConfig::new(vocab.len(), LstmConfig::new(8, 8)).init(&device);
     let mut task = StreamTask::new(&tokens, None, 4, 10, false, &device).unwrap();
     let batches = task.start_epoch(0, 1);
     assert!(batches >= 3);
@@ -126,7 +127,7 @@ fn a_tiny_corpus_is_learned_and_generation_repeats_with_its_seed() {
     let device = Device::flex().autodiff();
     device.seed(3);
     let (vocab, tokens) = tiny_corpus();
-    let config = LanguageModelConfig::new(vocab.len(), 16, 32);
+    let config = LanguageModelConfig::new(vocab.len(), LstmConfig::new(16, 32));
     let model = config.init(&device);
     let cut = tokens.len() * 9 / 10;
     let mut task = StreamTask::new(
@@ -358,7 +359,7 @@ fn a_failed_evaluation_is_an_error_not_a_default_metric() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex().autodiff();
     let (vocab, tokens) = tiny_corpus();
-    let model = LanguageModelConfig::new(vocab.len(), 8, 8).init(&device);
+    let model = LanguageModelConfig::new(vocab.len(), LstmConfig::new(8, 8)).init(&device);
     // Three held-out tokens cannot be read as ten streams.
     let mut task = StreamTask::new(&tokens, Some(tokens[..3].to_vec()), 4, 8, false, &device)
         .unwrap()

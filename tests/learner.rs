@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 
 use burn::prelude::*;
+use burn_lstm::LstmConfig;
 use burn_lstm::files::load_module;
 use burn_lstm_programs::models::SequenceRegressorConfig;
 use common::program::{example, text};
@@ -48,7 +49,7 @@ fn the_learner_example_trains_an_epoch_and_logs_one_line_per_epoch() {
     assert!(artifacts.join("checkpoint").is_dir(), "{log}");
     let device = Device::flex();
     let model = load_module(
-        SequenceRegressorConfig::new(1, 50).init(&device),
+        SequenceRegressorConfig::new(LstmConfig::new(1, 50)).init(&device),
         &artifacts.join("model.bpk"),
     )
     .expect("the trained model loads");

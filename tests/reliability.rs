@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
+use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm_programs::Error;
 use burn_lstm_programs::data::{StreamBatches, keras_sine_windows, read_corpus};
@@ -21,7 +22,7 @@ use burn_lstm_programs::train::{
 use common::program::{example, run, text};
 
 fn config() -> SequenceRegressorConfig {
-    SequenceRegressorConfig::new(1, 8)
+    SequenceRegressorConfig::new(LstmConfig::new(1, 8))
 }
 
 fn saved_model(dir: &Path) -> std::path::PathBuf {
@@ -80,7 +81,7 @@ fn random_bytes_are_not_a_record() {
 fn a_record_of_another_configuration_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = saved_model(dir.path());
-    let message = load_error(&path, &SequenceRegressorConfig::new(1, 16));
+    let message = load_error(&path, &SequenceRegressorConfig::new(LstmConfig::new(1, 16)));
     assert!(
         message.contains("does not fit the model of this configuration"),
         "{message}"

@@ -6,8 +6,8 @@ mod common;
 use std::fs;
 
 use burn::prelude::*;
-use burn_lstm::LstmInit;
 use burn_lstm::files::{load_module, save_module};
+use burn_lstm::{LstmConfig, LstmInit};
 use burn_lstm_programs::data::keras_sine_windows;
 use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm_programs::train::{
@@ -20,8 +20,7 @@ fn a_short_seeded_run_lowers_the_loss_a_hundredfold() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex().autodiff();
     device.seed(1);
-    let model = SequenceRegressorConfig::new(1, 20)
-        .with_init(LstmInit::keras())
+    let model = SequenceRegressorConfig::new(LstmConfig::new(1, 20).with_init(LstmInit::keras()))
         .init(&device);
     let windows = keras_sine_windows(256, 1);
     let before = RegressionTask::mse(&model, &windows, &device);
@@ -43,9 +42,11 @@ fn a_short_seeded_run_lowers_the_loss_a_hundredfold() {
 fn saved_models_predict_bit_identically() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
-    let config = SequenceRegressorConfig::new(1, 12)
-        .with_num_layers(2)
-        .with_bidirectional(true);
+    let config = SequenceRegressorConfig::new(
+        LstmConfig::new(1, 12)
+            .with_num_layers(2)
+            .with_bidirectional(true),
+    );
     let model = config.init(&device);
     let path = dir.path().join("model.bpk");
     save_module(&model, &path).unwrap();

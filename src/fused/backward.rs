@@ -1,7 +1,7 @@
 //! The fused layer's backward pass on the host (what it computes: [`super::layer`]).
 
 use super::elementwise::{activated_rows, cell_gradient_rows, elementwise_isa};
-use super::forward::Saved;
+use super::forward::{Saved, StepAt};
 use super::host::{Elem, RowShared, matmul};
 use super::kernel::Isa;
 use super::layer::{LayerDims, LayerGradients, PackedWeights, StateRows, Wanted, copy_row};
@@ -10,6 +10,10 @@ use super::packed::{PackedRhs, ROWS_PER_TASK};
 /// The gradients of a layer call from those of its results (`None`: zero).
 ///
 /// - `grad_output`: `[T, N, D·Hout]`; `grad_hidden`: `[D, N, Hout]`; `grad_cell`: `[D, N, H]`
+///
+/// The recurrence runs backwards on the forward pass's thread team (the gates' gradients in
+/// place of the activated gates, the bias and projection gradients summed per unit); the
+/// weight and input gradients are then one product each over all steps.
 pub(crate) fn backward<E: Elem>(
     mut saved: Saved<E>,
     grad_output: Option<&[E]>,
@@ -18,42 +22,13 @@ pub(crate) fn backward<E: Elem>(
     wanted: Wanted,
 ) -> LayerGradients<Vec<E>> {
     let dims = saved.dims;
-    let LayerDims {
-        steps,
-        batch,
-        features,
-        hidden,
-        hidden_out,
-        directions,
-        ..
-    } = dims;
-    let width = dims.gates();
-    let rows = steps * batch;
-    // The per-step products' right-hand sides, transposed and packed once for every step.
-    let uses = steps * saved.schedule.blocks.len();
-    let rows_per_product = saved.schedule.largest_block();
-    let weights = &saved.weights;
-    let packed = PackedWeights {
-        recurrent: (0..directions)
-            .map(|d| {
-                PackedRhs::pack(
-                    weights.recurrent_matrix(&dims, d, true),
-                    hidden_out,
-                    uses,
-                    rows_per_product,
-                )
-            })
-            .collect(),
-        projection: (0..directions)
-            .filter_map(|d| weights.projection_matrix(&dims, d, true))
-            .map(|projection| PackedRhs::pack(projection, hidden, uses, rows_per_product))
-            .collect(),
-    };
-    let mut grad_hidden0 = vec![E::zero(); directions * batch * hidden_out];
-    let mut grad_cell0 = vec![E::zero(); directions * batch * hidden];
+    let (batch, directions) = (dims.batch, dims.directions);
+    let mut grad_hidden0 = vec![E::zero(); directions * batch * dims.hidden_out];
+    let mut grad_cell0 = vec![E::zero(); directions * batch * dims.hidden];
     // Activated gates in, the gates' gradients out.
     let mut gates = std::mem::take(&mut saved.gates);
     let unit_sums = {
+        let packed = pack_transposed(&saved);
         let shared = BackwardBuffers {
             gates: RowShared::new(&mut gates),
             state: StateRows::new(&mut grad_hidden0, &mut grad_cell0),
@@ -73,91 +48,142 @@ pub(crate) fn backward<E: Elem>(
             .schedule
             .run(directions, |d, block| (d, unit.run(d, block)))
     };
-
-    let mut gradients = LayerGradients::<Vec<E>> {
+    let (bias, projection) = sum_units(&unit_sums, &dims, wanted, &saved);
+    LayerGradients {
         hidden: wanted.hidden.then_some(grad_hidden0),
         cell: wanted.cell.then_some(grad_cell0),
-        ..Default::default()
+        bias,
+        projection,
+        recurrent: wanted
+            .recurrent
+            .then(|| recurrent_weight_gradient(&saved, &gates)),
+        input_weights: saved
+            .input
+            .as_ref()
+            .filter(|_| wanted.input_weights)
+            .map(|input| input_weight_gradient(&dims, input, &gates)),
+        input: wanted.input.then(|| input_gradient(&saved, &gates)),
+    }
+}
+
+/// The per-step products' right-hand sides, transposed and packed once for every step:
+/// `W_h[d]ᵀ` and an LSTMP's `W_hr[d]ᵀ`.
+fn pack_transposed<E: Elem>(saved: &Saved<E>) -> PackedWeights<E> {
+    let dims = saved.dims;
+    let uses = dims.steps * saved.schedule.blocks.len();
+    let rows = saved.schedule.largest_block();
+    let weights = &saved.weights;
+    PackedWeights {
+        recurrent: (0..dims.directions)
+            .map(|d| {
+                let transposed = weights.recurrent_matrix(&dims, d, true);
+                PackedRhs::pack(transposed, dims.hidden_out, uses, rows)
+            })
+            .collect(),
+        projection: (0..dims.directions)
+            .filter_map(|d| weights.projection_matrix(&dims, d, true))
+            .map(|projection| PackedRhs::pack(projection, dims.hidden, uses, rows))
+            .collect(),
+    }
+}
+
+/// The bias `[D·G]` and projection `[D, H, Hout]` gradients, the units' sums added up by
+/// direction; `None` where not wanted.
+fn sum_units<E: Elem>(
+    unit_sums: &[(usize, UnitSums<E>)],
+    dims: &LayerDims,
+    wanted: Wanted,
+    saved: &Saved<E>,
+) -> (Option<Vec<E>>, Option<Vec<E>>) {
+    let add = |total: &mut [E], part: &[E]| {
+        for (total, &part) in total.iter_mut().zip(part) {
+            *total = *total + part;
+        }
     };
-    if wanted.bias {
-        let mut bias = vec![E::zero(); directions * width];
-        for (d, sums) in &unit_sums {
-            for (total, &part) in bias[d * width..(d + 1) * width].iter_mut().zip(&sums.bias) {
-                *total = *total + part;
-            }
+    let width = dims.gates();
+    let bias = wanted.bias.then(|| {
+        let mut bias = vec![E::zero(); dims.directions * width];
+        for (d, sums) in unit_sums {
+            add(&mut bias[d * width..(d + 1) * width], &sums.bias);
         }
-        gradients.bias = Some(bias);
-    }
-    if wanted.projection && saved.weights.projection.is_some() {
-        let mut projection = vec![E::zero(); directions * hidden * hidden_out];
-        for (d, sums) in &unit_sums {
-            let block = &mut projection[d * hidden * hidden_out..(d + 1) * hidden * hidden_out];
-            for (total, &part) in block.iter_mut().zip(&sums.projection) {
-                *total = *total + part;
-            }
+        bias
+    });
+    let size = dims.hidden * dims.hidden_out;
+    let projection = (wanted.projection && saved.weights.projection.is_some()).then(|| {
+        let mut projection = vec![E::zero(); dims.directions * size];
+        for (d, sums) in unit_sums {
+            add(&mut projection[d * size..(d + 1) * size], &sums.projection);
         }
-        gradients.projection = Some(projection);
+        projection
+    });
+    (bias, projection)
+}
+
+/// Direction `d`'s gate gradients, `[T·N, G]`.
+fn gate_gradients<'g, E: Elem>(dims: &LayerDims, gates: &'g [E], d: usize) -> &'g [E] {
+    let size = dims.steps * dims.batch * dims.gates();
+    &gates[d * size..(d + 1) * size]
+}
+
+/// `dW_h[d] = Σ_steps h_inᵀ · dz[d]`, `[Hout, D·G]`.
+fn recurrent_weight_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
+    let dims = &saved.dims;
+    let (rows, width, hidden_out) = (dims.steps * dims.batch, dims.gates(), dims.hidden_out);
+    let mut recurrent = vec![E::zero(); hidden_out * dims.directions * width];
+    for d in 0..dims.directions {
+        matmul(
+            &mut recurrent[d * width..],
+            dims.directions * width,
+            false,
+            &saved.hidden_in[d * rows * hidden_out..],
+            (1, hidden_out),
+            gate_gradients(dims, gates, d),
+            (width, 1),
+            (hidden_out, width, rows),
+            true,
+        );
     }
-    // Direction d's gate gradients, [T·N, G].
-    let gate_grads = |d: usize| &gates[d * rows * width..(d + 1) * rows * width];
-    if wanted.recurrent {
-        // dW_h[d] = Σ_steps h_inᵀ · dz
-        let mut recurrent = vec![E::zero(); hidden_out * directions * width];
-        for d in 0..directions {
-            matmul(
-                &mut recurrent[d * width..],
-                directions * width,
-                false,
-                &saved.hidden_in[d * rows * hidden_out..],
-                (1, hidden_out),
-                gate_grads(d),
-                (width, 1),
-                (hidden_out, width, rows),
-                true,
-            );
-        }
-        gradients.recurrent = Some(recurrent);
+    recurrent
+}
+
+/// `dW_x[:, d] = xᵀ · dz[d]`, `[F, D·G]`.
+fn input_weight_gradient<E: Elem>(dims: &LayerDims, input: &[E], gates: &[E]) -> Vec<E> {
+    let (rows, width, features) = (dims.steps * dims.batch, dims.gates(), dims.features);
+    let mut input_weights = vec![E::zero(); features * dims.directions * width];
+    for d in 0..dims.directions {
+        matmul(
+            &mut input_weights[d * width..],
+            dims.directions * width,
+            false,
+            input,
+            (1, features),
+            gate_gradients(dims, gates, d),
+            (width, 1),
+            (features, width, rows),
+            true,
+        );
     }
-    if let (true, Some(input)) = (wanted.input_weights, &saved.input) {
-        // dW_x[:, d] = xᵀ · dz[d]
-        let mut input_weights = vec![E::zero(); features * directions * width];
-        for d in 0..directions {
-            matmul(
-                &mut input_weights[d * width..],
-                directions * width,
-                false,
-                input,
-                (1, features),
-                gate_grads(d),
-                (width, 1),
-                (features, width, rows),
-                true,
-            );
-        }
-        gradients.input_weights = Some(input_weights);
-    }
-    if wanted.input {
-        // dx = Σ_d dz[d] · W_x[:, d]ᵀ
-        let mut input = vec![E::zero(); rows * features];
-        for d in 0..directions {
-            PackedRhs::pack(
-                saved.weights.input_matrix(&dims, d, true),
-                features,
-                steps,
-                ROWS_PER_TASK.min(rows),
-            )
+    input_weights
+}
+
+/// `dx = Σ_d dz[d] · W_x[:, d]ᵀ`, in the call's layout and row order.
+fn input_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
+    let dims = &saved.dims;
+    let (rows, width, features) = (dims.steps * dims.batch, dims.gates(), dims.features);
+    let mut input = vec![E::zero(); rows * features];
+    for d in 0..dims.directions {
+        let transposed = saved.weights.input_matrix(dims, d, true);
+        PackedRhs::pack(transposed, features, dims.steps, ROWS_PER_TASK.min(rows))
             .multiply_rows_parallel(
                 &mut input,
                 features,
                 d > 0,
-                gate_grads(d),
+                gate_gradients(dims, gates, d),
                 width,
                 rows,
             );
-        }
-        gradients.input = Some(saved.schedule.to_call_layout(input, &dims, features));
     }
-    gradients
+    saved.schedule.to_call_layout(input, dims, features)
 }
 
 /// What a backward unit sums over its steps.
@@ -188,185 +214,250 @@ struct BackwardUnit<'a, E> {
     wanted: Wanted,
 }
 
-impl<E: Elem> BackwardUnit<'_, E> {
+/// A backward unit's own rows across its steps, in internal row order.
+struct BackwardRows<E> {
+    /// `[rows, Hout]`, `[rows, H]`: the gradients of the state after the step.
+    dh: Vec<E>,
+    dc: Vec<E>,
+    /// `[rows, Hout]`: the recurrent dropout mask.
+    mask: Option<Vec<E>>,
+    /// The step's gates when they are not contiguous in the saved gates.
+    gathered: Vec<E>,
+    /// `[rows, H]`: `c_t` and `c_{t-1}` of the step.
+    cells: Vec<E>,
+    previous_cells: Vec<E>,
+    /// `[rows, H]`: an LSTMP's `o·tanh(c)` and its gradient.
+    activated: Vec<E>,
+    grad_activated: Vec<E>,
+}
+
+impl<'a, E: Elem> BackwardUnit<'a, E> {
+    /// Direction `d` of the rows `first..first + rows`, every step from the last.
     fn run(&self, d: usize, (first, rows): (usize, usize)) -> UnitSums<E> {
-        let dims = self.dims;
-        let (hidden, hidden_out, width) = (dims.hidden, dims.hidden_out, dims.gates());
-        let saved = self.saved;
-        let schedule = &saved.schedule;
-        let buffers = self.buffers;
-        let state_row = |i: usize| d * dims.batch + schedule.original(first + i);
-        let mut dh = vec![E::zero(); rows * hidden_out];
-        let mut dc = vec![E::zero(); rows * hidden];
-        let mut mask = saved
-            .recurrent_mask
-            .as_ref()
-            .map(|_| vec![E::zero(); rows * hidden_out]);
-        for i in 0..rows {
-            if let Some(grad) = self.grad_hidden {
-                copy_row(&mut dh, i, grad, state_row(i), hidden_out);
-            }
-            if let Some(grad) = self.grad_cell {
-                copy_row(&mut dc, i, grad, state_row(i), hidden);
-            }
-            if let (Some(mask), Some(source)) = (&mut mask, &saved.recurrent_mask) {
-                copy_row(mask, i, source, state_row(i), hidden_out);
-            }
-        }
-        let projection = saved.weights.projection.as_ref();
+        let (dims, schedule) = (self.dims, &self.saved.schedule);
+        let with_projection = self.saved.weights.projection.is_some();
         let mut sums = UnitSums {
-            bias: vec![E::zero(); if self.wanted.bias { width } else { 0 }],
+            bias: vec![E::zero(); if self.wanted.bias { dims.gates() } else { 0 }],
             projection: vec![
                 E::zero();
-                if projection.is_some() {
-                    hidden * hidden_out
+                if with_projection {
+                    dims.hidden * dims.hidden_out
                 } else {
                     0
                 }
             ],
         };
-        let mut gathered = Vec::new();
-        let mut cells = vec![E::zero(); rows * hidden];
-        let mut previous_cells = vec![E::zero(); rows * hidden];
-        let (mut activated, mut grad_activated) = match projection {
-            Some(_) => (
-                vec![E::zero(); rows * hidden],
-                vec![E::zero(); rows * hidden],
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        let recurrent = &self.packed.recurrent[d];
-        let out_width = dims.directions * hidden_out;
-
+        let mut unit = self.start(d, first, rows);
         for step in (0..dims.steps).rev() {
             let active = schedule.active((first, rows), step);
             if active == 0 {
                 continue;
             }
-            let time = |i: usize, step: usize| schedule.time(&dims, d, step, first + i);
-            let aligned = schedule.aligned(d, first, active);
-            for i in 0..active {
-                let row = dims.row(d, time(i, step), first + i);
-                cells[i * hidden..(i + 1) * hidden]
-                    .copy_from_slice(&saved.cells[row * hidden..(row + 1) * hidden]);
-                match step {
-                    0 => copy_row(
-                        &mut previous_cells,
-                        i,
-                        &saved.initial_cell,
-                        state_row(i),
-                        hidden,
-                    ),
-                    _ => {
-                        let row = dims.row(d, time(i, step - 1), first + i);
-                        previous_cells[i * hidden..(i + 1) * hidden]
-                            .copy_from_slice(&saved.cells[row * hidden..(row + 1) * hidden]);
-                    }
-                }
-                if let Some(grad) = self.grad_output {
-                    let out = dims.sequence_row(time(i, step), schedule.original(first + i))
-                        * out_width
-                        + d * hidden_out;
-                    for (total, &g) in dh[i * hidden_out..(i + 1) * hidden_out]
-                        .iter_mut()
-                        .zip(&grad[out..out + hidden_out])
-                    {
-                        *total = *total + g;
-                    }
-                }
-            }
-            let gates: &mut [E] = if aligned {
-                // SAFETY: rows first..first+active at this time belong to this unit alone.
-                unsafe {
-                    buffers
-                        .gates
-                        .rows(dims.row(d, time(0, step), first) * width, active * width)
-                }
-            } else {
-                gathered.resize(rows * width, E::zero());
-                for i in 0..active {
-                    // SAFETY: this unit's row.
-                    let row = unsafe {
-                        buffers
-                            .gates
-                            .rows(dims.row(d, time(i, step), first + i) * width, width)
-                    };
-                    gathered[i * width..(i + 1) * width].copy_from_slice(row);
-                }
-                &mut gathered[..active * width]
+            let at = StepAt {
+                direction: d,
+                first,
+                step,
+                active,
+                aligned: schedule.aligned(d, first, active),
             };
-            let grad_activated: &[E] = match projection {
-                None => &dh[..active * hidden],
-                Some(_) => {
-                    // d(o·tanh c) = dh · W_hrᵀ;  dW_hr += (o·tanh c)ᵀ · dh
-                    self.packed.projection[d].multiply(
-                        &mut grad_activated,
-                        hidden,
-                        false,
-                        &dh,
-                        (hidden_out, 1),
-                        active,
-                    );
-                    activated_rows(
-                        self.isa,
-                        gates,
-                        &cells[..active * hidden],
-                        &mut activated[..active * hidden],
-                        hidden,
-                    );
-                    matmul(
-                        &mut sums.projection,
-                        hidden_out,
-                        true,
-                        &activated,
-                        (1, hidden),
-                        &dh,
-                        (hidden_out, 1),
-                        (hidden, hidden_out, active),
-                        false,
-                    );
-                    &grad_activated[..active * hidden]
-                }
-            };
-            cell_gradient_rows(
-                self.isa,
-                gates,
-                &cells[..active * hidden],
-                &previous_cells[..active * hidden],
-                grad_activated,
-                &mut dc[..active * hidden],
-                hidden,
-            );
-            if !sums.bias.is_empty() {
-                for row in gates.chunks_exact(width) {
-                    for (total, &g) in sums.bias.iter_mut().zip(row) {
-                        *total = *total + g;
-                    }
-                }
-            }
-            // dh_{t-1} = (dz · W_hᵀ) ⊙ mask
-            recurrent.multiply(&mut dh, hidden_out, false, gates, (width, 1), active);
-            if let Some(mask) = &mask {
-                for (g, &m) in dh.iter_mut().zip(mask).take(active * hidden_out) {
-                    *g = *g * m;
-                }
-            }
-            if !aligned {
-                for i in 0..active {
-                    // SAFETY: this unit's row.
-                    let row = unsafe {
-                        buffers
-                            .gates
-                            .rows(dims.row(d, time(i, step), first + i) * width, width)
-                    };
-                    row.copy_from_slice(&gathered[i * width..(i + 1) * width]);
-                }
-            }
+            self.step(&at, &mut unit, &mut sums);
         }
         for i in 0..rows {
+            let row = d * dims.batch + schedule.original(first + i);
             // SAFETY: this unit's direction of its row.
-            unsafe { buffers.state.write(state_row(i), i, (&dh, &dc), &dims) };
+            unsafe {
+                self.buffers
+                    .state
+                    .write(row, i, (&unit.dh, &unit.dc), &dims)
+            };
         }
         sums
+    }
+
+    /// The unit's rows of the final state's gradients and of the recurrent dropout mask.
+    fn start(&self, d: usize, first: usize, rows: usize) -> BackwardRows<E> {
+        let (hidden, hidden_out) = (self.dims.hidden, self.dims.hidden_out);
+        let state_row = |i: usize| d * self.dims.batch + self.saved.schedule.original(first + i);
+        let gather = |source: Option<&[E]>, width: usize| {
+            let mut rows_of = vec![E::zero(); rows * width];
+            if let Some(source) = source {
+                for i in 0..rows {
+                    copy_row(&mut rows_of, i, source, state_row(i), width);
+                }
+            }
+            rows_of
+        };
+        let projection_rows = match self.saved.weights.projection {
+            Some(_) => rows * hidden,
+            None => 0,
+        };
+        BackwardRows {
+            dh: gather(self.grad_hidden, hidden_out),
+            dc: gather(self.grad_cell, hidden),
+            mask: self
+                .saved
+                .recurrent_mask
+                .as_deref()
+                .map(|mask| gather(Some(mask), hidden_out)),
+            gathered: Vec::new(),
+            cells: vec![E::zero(); rows * hidden],
+            previous_cells: vec![E::zero(); rows * hidden],
+            activated: vec![E::zero(); projection_rows],
+            grad_activated: vec![E::zero(); projection_rows],
+        }
+    }
+
+    /// One step backwards: the gates' gradients in place of the activated gates, the bias and
+    /// projection sums, and `dh_{t-1} = (dz · W_hᵀ) ⊙ mask`.
+    fn step(&self, at: &StepAt, unit: &mut BackwardRows<E>, sums: &mut UnitSums<E>) {
+        let (hidden, hidden_out, width) =
+            (self.dims.hidden, self.dims.hidden_out, self.dims.gates());
+        let (active, d) = (at.active, at.direction);
+        self.load_step(at, unit);
+        let BackwardRows {
+            dh,
+            dc,
+            mask,
+            gathered,
+            cells,
+            previous_cells,
+            activated,
+            grad_activated,
+        } = unit;
+        let gates = self.gate_rows(at, gathered);
+        let cells = &cells[..active * hidden];
+        let grad_activated: &[E] = match self.packed.projection.get(d) {
+            None => &dh[..active * hidden],
+            Some(projection) => {
+                // d(o·tanh c) = dh · W_hrᵀ;  dW_hr += (o·tanh c)ᵀ · dh
+                projection.multiply(grad_activated, hidden, false, dh, (hidden_out, 1), active);
+                activated_rows(
+                    self.isa,
+                    gates,
+                    cells,
+                    &mut activated[..active * hidden],
+                    hidden,
+                );
+                let sizes = (hidden, hidden_out, active);
+                let (lhs, rhs) = ((1, hidden), (hidden_out, 1));
+                matmul(
+                    &mut sums.projection,
+                    hidden_out,
+                    true,
+                    activated,
+                    lhs,
+                    dh,
+                    rhs,
+                    sizes,
+                    false,
+                );
+                &grad_activated[..active * hidden]
+            }
+        };
+        let previous = &previous_cells[..active * hidden];
+        let dc = &mut dc[..active * hidden];
+        cell_gradient_rows(self.isa, gates, cells, previous, grad_activated, dc, hidden);
+        if !sums.bias.is_empty() {
+            for row in gates.chunks_exact(width) {
+                for (total, &g) in sums.bias.iter_mut().zip(row) {
+                    *total = *total + g;
+                }
+            }
+        }
+        self.packed.recurrent[d].multiply(dh, hidden_out, false, gates, (width, 1), active);
+        if let Some(mask) = mask {
+            for (g, &m) in dh.iter_mut().zip(&*mask).take(active * hidden_out) {
+                *g = *g * m;
+            }
+        }
+        if !at.aligned {
+            self.scatter_gates(at, gathered);
+        }
+    }
+
+    /// The step's `c_t` and `c_{t-1}` rows, and the output's gradient added into `dh`.
+    fn load_step(&self, at: &StepAt, unit: &mut BackwardRows<E>) {
+        let (dims, saved) = (&self.dims, self.saved);
+        let (hidden, hidden_out) = (dims.hidden, dims.hidden_out);
+        let out_width = dims.directions * hidden_out;
+        let d = at.direction;
+        for i in 0..at.active {
+            let row = at.first + i;
+            let time = |step: usize| saved.schedule.time(dims, d, step, row);
+            copy_row(
+                &mut unit.cells,
+                i,
+                &saved.cells,
+                dims.row(d, time(at.step), row),
+                hidden,
+            );
+            match at.step {
+                0 => {
+                    let state_row = d * dims.batch + saved.schedule.original(row);
+                    copy_row(
+                        &mut unit.previous_cells,
+                        i,
+                        &saved.initial_cell,
+                        state_row,
+                        hidden,
+                    );
+                }
+                step => {
+                    let previous = dims.row(d, time(step - 1), row);
+                    copy_row(&mut unit.previous_cells, i, &saved.cells, previous, hidden);
+                }
+            }
+            if let Some(grad) = self.grad_output {
+                let out = dims.sequence_row(time(at.step), saved.schedule.original(row))
+                    * out_width
+                    + d * hidden_out;
+                let dh = &mut unit.dh[i * hidden_out..(i + 1) * hidden_out];
+                for (total, &g) in dh.iter_mut().zip(&grad[out..out + hidden_out]) {
+                    *total = *total + g;
+                }
+            }
+        }
+    }
+
+    /// The step's activated gates: in place when contiguous, else gathered into `scratch`
+    /// (and put back by [`BackwardUnit::scatter_gates`]).
+    fn gate_rows<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> &'b mut [E]
+    where
+        'a: 'b,
+    {
+        let (dims, width) = (&self.dims, self.dims.gates());
+        let row = |i: usize| {
+            let time = self
+                .saved
+                .schedule
+                .time(dims, at.direction, at.step, at.first + i);
+            dims.row(at.direction, time, at.first + i) * width
+        };
+        if at.aligned {
+            // SAFETY: rows first..first+active at this time belong to this unit alone.
+            return unsafe { self.buffers.gates.rows(row(0), at.active * width) };
+        }
+        scratch.resize(at.active * width, E::zero());
+        for i in 0..at.active {
+            // SAFETY: this unit's row.
+            let saved = unsafe { self.buffers.gates.rows(row(i), width) };
+            scratch[i * width..(i + 1) * width].copy_from_slice(saved);
+        }
+        &mut scratch[..at.active * width]
+    }
+
+    /// The gathered gates' gradients back to their rows.
+    fn scatter_gates(&self, at: &StepAt, gathered: &[E]) {
+        let (dims, width) = (&self.dims, self.dims.gates());
+        for i in 0..at.active {
+            let time = self
+                .saved
+                .schedule
+                .time(dims, at.direction, at.step, at.first + i);
+            let start = dims.row(at.direction, time, at.first + i) * width;
+            // SAFETY: this unit's row.
+            let row = unsafe { self.buffers.gates.rows(start, width) };
+            row.copy_from_slice(&gathered[i * width..(i + 1) * width]);
+        }
     }
 }

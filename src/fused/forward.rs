@@ -58,8 +58,8 @@ impl<E> Saved<E> {
     }
 }
 
-/// Runs the layer. With `train`, also returns what [`backward`] needs (with `keep_input`, the
-/// input too, for the input weights' gradient).
+/// Runs the layer. With `train`, also returns what [`backward`](super::backward::backward)
+/// needs (with `keep_input`, the input too, for the input weights' gradient).
 pub(crate) fn forward<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
@@ -67,21 +67,11 @@ pub(crate) fn forward<E: Elem>(
     train: bool,
     keep_input: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
-    let LayerDims {
-        steps,
-        batch,
-        features,
-        hidden,
-        hidden_out,
-        directions,
-        ..
-    } = dims;
-    let width = dims.gates();
     let schedule = Schedule::new(dims, inputs.lengths.as_deref());
     let LayerInputs {
         input,
-        hidden: initial_hidden,
-        cell: initial_cell,
+        hidden,
+        cell,
         recurrent_mask,
         lengths: _,
     } = inputs;
@@ -89,74 +79,41 @@ pub(crate) fn forward<E: Elem>(
     // order (no reordering of rows, no input kept for the backward pass), as it is.
     let internal_input = keep_input || schedule.order.is_some();
     let input = match internal_input {
-        true => schedule.to_internal(input, &dims, features),
+        true => schedule.to_internal(input, &dims, dims.features),
         false => input,
     };
-    let input_batch_first = dims.batch_first && !internal_input;
     let initial = InitialState {
-        hidden: initial_hidden,
-        cell: initial_cell,
+        hidden,
+        cell,
         recurrent_mask,
     };
-
-    // Every step's product's right-hand side, packed once: W_x[:, d] stacked on W_h[d].
-    let uses = steps * schedule.blocks.len();
-    let rows_per_product = schedule.largest_block();
-    let packed = PackedWeights {
-        recurrent: (0..directions)
-            .map(|d| {
-                let stacked = vec![
-                    weights.input_matrix(&dims, d, false),
-                    weights.recurrent_matrix(&dims, d, false),
-                ];
-                PackedRhs::pack_stacked(stacked, width, uses, rows_per_product)
-            })
-            .collect(),
-        projection: (0..directions)
-            .filter_map(|d| weights.projection_matrix(&dims, d, false))
-            .map(|projection| PackedRhs::pack(projection, hidden_out, uses, rows_per_product))
-            .collect(),
-    };
+    let packed = pack_forward(&weights, &dims, &schedule);
     let bias = weights.bias.clone();
     // Inference keeps nothing for a backward pass: once packed, the weights as given can go
     // (packed products that kept them as they are hold them themselves).
     let weights = train.then_some(weights);
-
-    let rows = steps * batch;
-    let mut output = vec![E::zero(); rows * directions * hidden_out];
-    let mut final_hidden = vec![E::zero(); directions * batch * hidden_out];
-    let mut final_cell = vec![E::zero(); directions * batch * hidden];
-    // What the backward pass reads; inference keeps none of it.
-    let saved_len = |width: usize| if train { directions * rows * width } else { 0 };
-    let mut gates = pool::zeros(saved_len(width));
-    let mut cells = pool::zeros(saved_len(hidden));
-    let mut hidden_in = pool::zeros(saved_len(hidden_out));
+    let mut results = Results::new(&dims, train);
     {
-        let shared = ForwardBuffers {
-            gates: train.then(|| RowShared::new(&mut gates)),
-            output: RowShared::new(&mut output),
-            state: StateRows::new(&mut final_hidden, &mut final_cell),
-            cells: train.then(|| RowShared::new(&mut cells)),
-            hidden_in: train.then(|| RowShared::new(&mut hidden_in)),
-        };
+        let shared = results.shared(train);
         let unit = ForwardUnit {
             dims,
             schedule: &schedule,
             bias: bias.as_deref().map(|bias| &bias[..]),
             packed: &packed,
             input: &input,
-            input_batch_first,
+            input_batch_first: dims.batch_first && !internal_input,
             initial: &initial,
             buffers: &shared,
             isa: elementwise_isa::<E>(),
         };
-        schedule.run(directions, |d, block| unit.run(d, block));
+        schedule.run(dims.directions, |d, block| unit.run(d, block));
     }
-    let outputs = LayerOutputs {
-        output,
-        hidden: final_hidden,
-        cell: final_cell,
-    };
+    let Results {
+        outputs,
+        gates,
+        cells,
+        hidden_in,
+    } = results;
     let saved = weights.map(|weights| Saved {
         dims,
         schedule,
@@ -169,6 +126,80 @@ pub(crate) fn forward<E: Elem>(
         recurrent_mask: initial.recurrent_mask,
     });
     (outputs, saved)
+}
+
+/// Every step's products' right-hand sides, packed once: `W_x[:, d]` stacked on `W_h[d]`, and
+/// an LSTMP's `W_hr[d]`.
+fn pack_forward<E: Elem>(
+    weights: &LayerWeights<E>,
+    dims: &LayerDims,
+    schedule: &Schedule,
+) -> PackedWeights<E> {
+    let uses = dims.steps * schedule.blocks.len();
+    let rows = schedule.largest_block();
+    PackedWeights {
+        recurrent: (0..dims.directions)
+            .map(|d| {
+                let stacked = vec![
+                    weights.input_matrix(dims, d, false),
+                    weights.recurrent_matrix(dims, d, false),
+                ];
+                PackedRhs::pack_stacked(stacked, dims.gates(), uses, rows)
+            })
+            .collect(),
+        projection: (0..dims.directions)
+            .filter_map(|d| weights.projection_matrix(dims, d, false))
+            .map(|projection| PackedRhs::pack(projection, dims.hidden_out, uses, rows))
+            .collect(),
+    }
+}
+
+/// What the units write: the call's results and, in training, what the backward pass reads.
+struct Results<E> {
+    outputs: LayerOutputs<E>,
+    /// `[D, T, N, G]`, `[D, T, N, H]`, `[D, T, N, Hout]` (empty in inference).
+    gates: Pooled<E>,
+    cells: Pooled<E>,
+    hidden_in: Pooled<E>,
+}
+
+impl<E: Elem> Results<E> {
+    fn new(dims: &LayerDims, train: bool) -> Self {
+        let rows = dims.steps * dims.batch;
+        let saved_len = |width: usize| {
+            if train {
+                dims.directions * rows * width
+            } else {
+                0
+            }
+        };
+        Self {
+            outputs: LayerOutputs {
+                output: vec![E::zero(); rows * dims.directions * dims.hidden_out],
+                hidden: vec![E::zero(); dims.directions * dims.batch * dims.hidden_out],
+                cell: vec![E::zero(); dims.directions * dims.batch * dims.hidden],
+            },
+            gates: pool::zeros(saved_len(dims.gates())),
+            cells: pool::zeros(saved_len(dims.hidden)),
+            hidden_in: pool::zeros(saved_len(dims.hidden_out)),
+        }
+    }
+
+    /// The buffers as the units share them (the saved ones only with `train`).
+    fn shared(&mut self, train: bool) -> ForwardBuffers<'_, E> {
+        let LayerOutputs {
+            output,
+            hidden,
+            cell,
+        } = &mut self.outputs;
+        ForwardBuffers {
+            gates: train.then(|| RowShared::new(&mut self.gates)),
+            output: RowShared::new(output),
+            state: StateRows::new(hidden, cell),
+            cells: train.then(|| RowShared::new(&mut self.cells)),
+            hidden_in: train.then(|| RowShared::new(&mut self.hidden_in)),
+        }
+    }
 }
 
 /// The buffers the forward units write, each only its own rows; the saved ones only in
@@ -205,161 +236,254 @@ struct ForwardUnit<'a, E> {
     pub(crate) buffers: &'a ForwardBuffers<'a, E>,
 }
 
-impl<E: Elem> ForwardUnit<'_, E> {
+/// Where a unit is at one step: its direction, its block's first row, the step, how many of
+/// its rows are still running, and whether those share a time (then they are contiguous in
+/// every buffer).
+#[derive(Clone, Copy)]
+pub(crate) struct StepAt {
+    pub(crate) direction: usize,
+    pub(crate) first: usize,
+    pub(crate) step: usize,
+    pub(crate) active: usize,
+    pub(crate) aligned: bool,
+}
+
+/// A forward unit's own rows across its steps, in internal row order.
+struct UnitRows<E> {
+    /// `[rows, Hout]`, `[rows, H]`: the state.
+    hidden: Vec<E>,
+    cell: Vec<E>,
+    /// `[rows, Hout]`: the recurrent dropout mask, and `h ⊙ mask` for the step.
+    mask: Option<Vec<E>>,
+    masked: Vec<E>,
+    /// The step's gates when they are not written in place, and its gathered inputs.
+    step_gates: Vec<E>,
+    step_input: Vec<E>,
+    /// `[rows, H]`: `o·tanh(c)` before an LSTMP's projection.
+    activated: Vec<E>,
+}
+
+impl<'a, E: Elem> ForwardUnit<'a, E> {
     /// Direction `d` of the rows `first..first + rows`, every step.
     fn run(&self, d: usize, (first, rows): (usize, usize)) {
-        let dims = self.dims;
-        let (features, hidden, hidden_out, width) =
-            (dims.features, dims.hidden, dims.hidden_out, dims.gates());
         let schedule = self.schedule;
-        let buffers = self.buffers;
-        let state_row = |i: usize| d * dims.batch + schedule.original(first + i);
-        // The unit's state, its rows in internal order.
-        let mut h = vec![E::zero(); rows * hidden_out];
-        let mut c = vec![E::zero(); rows * hidden];
-        let mut mask = self
-            .initial
-            .recurrent_mask
-            .as_ref()
-            .map(|_| vec![E::zero(); rows * hidden_out]);
-        for i in 0..rows {
-            copy_row(&mut h, i, &self.initial.hidden, state_row(i), hidden_out);
-            copy_row(&mut c, i, &self.initial.cell, state_row(i), hidden);
-            if let (Some(mask), Some(source)) = (&mut mask, &self.initial.recurrent_mask) {
-                copy_row(mask, i, source, state_row(i), hidden_out);
-            }
-        }
-        let mut masked = mask.as_ref().map(|_| vec![E::zero(); rows * hidden_out]);
-        // The step's gates when they are not written in place, and its gathered inputs.
-        let mut step_gates = Vec::new();
-        let mut step_input = Vec::new();
-        let mut activated = match self.packed.projection.is_empty() {
-            false => vec![E::zero(); rows * hidden],
-            true => Vec::new(),
-        };
-        let bias = self
-            .bias
-            .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
-        let out_width = dims.directions * hidden_out;
-
-        for step in 0..dims.steps {
+        let mut unit = self.start(d, first, rows);
+        for step in 0..self.dims.steps {
             let active = schedule.active((first, rows), step);
             if active == 0 {
                 break;
             }
-            let time = |i: usize| schedule.time(&dims, d, step, first + i);
-            // Whether the step's rows share a time: then they are contiguous everywhere.
-            let aligned = schedule.aligned(d, first, active);
-            let gates: &mut [E] = match (&buffers.gates, aligned) {
-                // SAFETY: rows first..first+active at this time belong to this unit alone.
-                (Some(saved), true) => unsafe {
-                    saved.rows(dims.row(d, time(0), first) * width, active * width)
-                },
-                _ => {
-                    step_gates.resize(rows * width, E::zero());
-                    &mut step_gates[..active * width]
-                }
+            let at = StepAt {
+                direction: d,
+                first,
+                step,
+                active,
+                aligned: schedule.aligned(d, first, active),
             };
-            // z = x_t · W_x + h_{t-1} · W_h   (the bias is added with the activations)
-            let input_row = |i: usize| match self.input_batch_first {
-                true => (first + i) * dims.steps + time(i),
-                false => time(i) * dims.batch + first + i,
-            };
-            let (input, input_stride): (&[E], usize) = if aligned {
-                let stride = if self.input_batch_first {
-                    dims.steps
-                } else {
-                    1
-                };
-                (&self.input[input_row(0) * features..], stride * features)
-            } else {
-                step_input.resize(rows * features, E::zero());
-                for i in 0..active {
-                    copy_row(&mut step_input, i, self.input, input_row(i), features);
-                }
-                (&step_input, features)
-            };
-            let recurrent_input: &[E] = match (&mask, &mut masked) {
-                (Some(mask), Some(masked)) => {
-                    for ((m, &hv), &mv) in masked
-                        .iter_mut()
-                        .zip(&h)
-                        .zip(mask)
-                        .take(active * hidden_out)
-                    {
-                        *m = hv * mv;
-                    }
-                    masked
-                }
-                _ => &h,
-            };
-            if let Some(hidden_in) = &buffers.hidden_in {
-                for i in 0..active {
-                    // SAFETY: this unit's row.
-                    let row = unsafe {
-                        hidden_in.rows(dims.row(d, time(i), first + i) * hidden_out, hidden_out)
-                    };
-                    row.copy_from_slice(&recurrent_input[i * hidden_out..(i + 1) * hidden_out]);
-                }
-            }
-            let parts = [
-                LhsPart {
-                    values: input,
-                    row: input_stride,
-                    col: 1,
-                    k: features,
-                },
-                LhsPart {
-                    values: recurrent_input,
-                    row: hidden_out,
-                    col: 1,
-                    k: hidden_out,
-                },
-            ];
-            self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
-            match self.packed.projection.get(d) {
-                None => cell_rows(
-                    self.isa,
-                    gates,
-                    bias,
-                    &mut c[..active * hidden],
-                    &mut h[..active * hidden],
-                    hidden,
-                ),
-                Some(projection) => {
-                    cell_rows(
-                        self.isa,
-                        gates,
-                        bias,
-                        &mut c[..active * hidden],
-                        &mut activated[..active * hidden],
-                        hidden,
-                    );
-                    projection.multiply(&mut h, hidden_out, false, &activated, (hidden, 1), active);
-                }
-            }
-            for i in 0..active {
-                let t = time(i);
-                if let (Some(saved), false) = (&buffers.gates, aligned) {
-                    // SAFETY: this unit's row.
-                    let row = unsafe { saved.rows(dims.row(d, t, first + i) * width, width) };
-                    row.copy_from_slice(&step_gates[i * width..(i + 1) * width]);
-                }
-                if let Some(cells) = &buffers.cells {
-                    // SAFETY: this unit's row.
-                    let row = unsafe { cells.rows(dims.row(d, t, first + i) * hidden, hidden) };
-                    row.copy_from_slice(&c[i * hidden..(i + 1) * hidden]);
-                }
-                let out =
-                    dims.sequence_row(t, schedule.original(first + i)) * out_width + d * hidden_out;
-                // SAFETY: this unit's direction of its row.
-                let out = unsafe { buffers.output.rows(out, hidden_out) };
-                out.copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
-            }
+            self.step(&at, &mut unit);
         }
         for i in 0..rows {
+            let row = d * self.dims.batch + schedule.original(first + i);
             // SAFETY: this unit's direction of its row.
-            unsafe { buffers.state.write(state_row(i), i, (&h, &c), &dims) };
+            unsafe {
+                self.buffers
+                    .state
+                    .write(row, i, (&unit.hidden, &unit.cell), &self.dims)
+            };
+        }
+    }
+
+    /// The unit's rows of the initial state and of the recurrent dropout mask.
+    fn start(&self, d: usize, first: usize, rows: usize) -> UnitRows<E> {
+        let (hidden, hidden_out) = (self.dims.hidden, self.dims.hidden_out);
+        let initial = self.initial;
+        let state_row = |i: usize| d * self.dims.batch + self.schedule.original(first + i);
+        let gather = |source: &[E], width: usize| {
+            let mut rows_of = vec![E::zero(); rows * width];
+            for i in 0..rows {
+                copy_row(&mut rows_of, i, source, state_row(i), width);
+            }
+            rows_of
+        };
+        let mask = initial
+            .recurrent_mask
+            .as_ref()
+            .map(|m| gather(m, hidden_out));
+        UnitRows {
+            hidden: gather(&initial.hidden, hidden_out),
+            cell: gather(&initial.cell, hidden),
+            masked: vec![E::zero(); if mask.is_some() { rows * hidden_out } else { 0 }],
+            mask,
+            step_gates: Vec::new(),
+            step_input: Vec::new(),
+            activated: match self.packed.projection.is_empty() {
+                false => vec![E::zero(); rows * hidden],
+                true => Vec::new(),
+            },
+        }
+    }
+
+    /// One step of the unit's running rows: `z = x_t·W_x + h_{t-1}·W_h` (the bias is added
+    /// with the activations), the gates and the state update, the saved rows and the output.
+    fn step(&self, at: &StepAt, unit: &mut UnitRows<E>) {
+        let dims = self.dims;
+        let (features, hidden, hidden_out, width) =
+            (dims.features, dims.hidden, dims.hidden_out, dims.gates());
+        let (active, d) = (at.active, at.direction);
+        let UnitRows {
+            hidden: h,
+            cell: c,
+            mask,
+            masked,
+            step_gates,
+            step_input,
+            activated,
+        } = unit;
+        let gates = self.gate_rows(at, step_gates);
+        let (input, input_stride) = self.step_input(at, step_input);
+        let recurrent_input: &[E] = match mask {
+            Some(mask) => {
+                for ((m, &hv), &mv) in masked
+                    .iter_mut()
+                    .zip(&*h)
+                    .zip(&*mask)
+                    .take(active * hidden_out)
+                {
+                    *m = hv * mv;
+                }
+                masked
+            }
+            None => h,
+        };
+        self.save_rows(
+            at,
+            recurrent_input,
+            hidden_out,
+            self.buffers.hidden_in.as_ref(),
+        );
+        let parts = [
+            LhsPart {
+                values: input,
+                row: input_stride,
+                col: 1,
+                k: features,
+            },
+            LhsPart {
+                values: recurrent_input,
+                row: hidden_out,
+                col: 1,
+                k: hidden_out,
+            },
+        ];
+        self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
+        let bias = self
+            .bias
+            .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
+        let cells = &mut c[..active * hidden];
+        match self.packed.projection.get(d) {
+            None => cell_rows(
+                self.isa,
+                gates,
+                bias,
+                cells,
+                &mut h[..active * hidden],
+                hidden,
+            ),
+            Some(projection) => {
+                let activated = &mut activated[..active * hidden];
+                cell_rows(self.isa, gates, bias, cells, activated, hidden);
+                projection.multiply(h, hidden_out, false, activated, (hidden, 1), active);
+            }
+        }
+        if !at.aligned {
+            self.save_rows(at, step_gates, width, self.buffers.gates.as_ref());
+        }
+        self.save_rows(at, c, hidden, self.buffers.cells.as_ref());
+        self.write_output(at, h);
+    }
+
+    /// The step's gate rows: in place in the saved gates when the rows are contiguous there,
+    /// else in `scratch` (copied to the saved gates after the step).
+    fn gate_rows<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> &'b mut [E]
+    where
+        'a: 'b,
+    {
+        let width = self.dims.gates();
+        match (&self.buffers.gates, at.aligned) {
+            (Some(saved), true) => {
+                let time = self
+                    .schedule
+                    .time(&self.dims, at.direction, at.step, at.first);
+                let start = self.dims.row(at.direction, time, at.first) * width;
+                // SAFETY: rows first..first+active at this time belong to this unit alone.
+                unsafe { saved.rows(start, at.active * width) }
+            }
+            _ => {
+                scratch.resize(at.active * width, E::zero());
+                &mut scratch[..at.active * width]
+            }
+        }
+    }
+
+    /// The step's input rows and their stride: in place when contiguous (aligned rows), else
+    /// gathered into `scratch`.
+    fn step_input<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> (&'b [E], usize)
+    where
+        'a: 'b,
+    {
+        let (dims, features) = (&self.dims, self.dims.features);
+        let input_row = |i: usize| {
+            let time = self
+                .schedule
+                .time(dims, at.direction, at.step, at.first + i);
+            match self.input_batch_first {
+                true => (at.first + i) * dims.steps + time,
+                false => time * dims.batch + at.first + i,
+            }
+        };
+        if at.aligned {
+            let stride = if self.input_batch_first {
+                dims.steps
+            } else {
+                1
+            };
+            return (&self.input[input_row(0) * features..], stride * features);
+        }
+        scratch.resize(at.active * features, E::zero());
+        for i in 0..at.active {
+            copy_row(scratch, i, self.input, input_row(i), features);
+        }
+        (scratch, features)
+    }
+
+    /// Copies the step's `values` rows (`width` each) to their places in a saved buffer.
+    fn save_rows(&self, at: &StepAt, values: &[E], width: usize, saved: Option<&RowShared<'_, E>>) {
+        let Some(saved) = saved else {
+            return;
+        };
+        for i in 0..at.active {
+            let time = self
+                .schedule
+                .time(&self.dims, at.direction, at.step, at.first + i);
+            let start = self.dims.row(at.direction, time, at.first + i) * width;
+            // SAFETY: this unit's row.
+            let row = unsafe { saved.rows(start, width) };
+            row.copy_from_slice(&values[i * width..(i + 1) * width]);
+        }
+    }
+
+    /// The step's hidden states into the output sequence (the caller's layout and row order).
+    fn write_output(&self, at: &StepAt, h: &[E]) {
+        let (dims, hidden_out) = (&self.dims, self.dims.hidden_out);
+        let out_width = dims.directions * hidden_out;
+        for i in 0..at.active {
+            let row = at.first + i;
+            let time = self.schedule.time(dims, at.direction, at.step, row);
+            let out = dims.sequence_row(time, self.schedule.original(row)) * out_width
+                + at.direction * hidden_out;
+            // SAFETY: this unit's direction of its row.
+            let out = unsafe { self.buffers.output.rows(out, hidden_out) };
+            out.copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
         }
     }
 }

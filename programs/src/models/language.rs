@@ -10,29 +10,22 @@ use burn::tensor::Int;
 use burn::tensor::activation::relu;
 
 use crate::error::{Error, Result};
-use burn_lstm::LstmInit;
 use burn_lstm::LstmState;
 use burn_lstm::output::{OutputLayer, WeightLayout};
 use burn_lstm::{Lstm, LstmConfig, PreparedLstm};
 
-/// Configuration of a [`LanguageModel`].
+/// Configuration of a [`LanguageModel`]: the vocabulary, the LSTM's own configuration (its
+/// input size is the embedding's; every option of the layer), and the head.
 #[derive(Config, Debug)]
 pub struct LanguageModelConfig {
     /// Number of tokens in the vocabulary.
     pub vocab_size: usize,
-    /// Size of each token's embedding.
-    pub embedding_size: usize,
-    /// Hidden size of every LSTM layer.
-    pub hidden_size: usize,
-    /// Stacked LSTM layers.
-    #[config(default = 1)]
-    pub num_layers: usize,
-    /// Dropout on the embeddings, between LSTM layers and on the LSTM's output (Zaremba et al.).
+    /// The recurrent part; `lstm.input_size` is the size of each token's embedding. Its
+    /// `dropout` acts between its layers (Zaremba et al. use the same rate as below).
+    pub lstm: LstmConfig,
+    /// Dropout on the embeddings and on the LSTM's output (Zaremba et al.).
     #[config(default = 0.0)]
     pub dropout: f64,
-    /// Dropout on the recurrent state inside the LSTM (Keras's `recurrent_dropout`).
-    #[config(default = 0.0)]
-    pub recurrent_dropout: f64,
     /// A dense ReLU layer of this size before the output projection (the Keras recipe).
     #[config(default = "None")]
     pub dense_size: Option<usize>,
@@ -43,9 +36,6 @@ pub struct LanguageModelConfig {
     /// the LSTM's (or dense layer's) output size to equal the embedding size.
     #[config(default = false)]
     pub tie_weights: bool,
-    /// Initialisation of the LSTM.
-    #[config(default = "LstmInit::new()")]
-    pub init: LstmInit,
     /// Draw the embedding and the dense and output layers from `U(-scale, scale)` (Zaremba's
     /// 0.1); `None` keeps burn's defaults (normal embedding, Kaiming-uniform linear layers).
     #[config(default = "None")]
@@ -81,25 +71,15 @@ pub struct LanguageModel {
 impl LanguageModelConfig {
     /// Checks the configuration and builds the model on `device`.
     pub fn try_init(&self, device: &Device) -> Result<LanguageModel> {
-        if self.vocab_size < 2 || self.embedding_size == 0 {
+        let embedding_size = self.lstm.input_size;
+        if self.vocab_size < 2 || embedding_size == 0 {
             return Err(Error::Config(format!(
-                "vocab_size ({}) must be at least 2 and embedding_size ({}) at least 1",
-                self.vocab_size, self.embedding_size
+                "vocab_size ({}) must be at least 2 and the embedding size ({embedding_size}) \
+                 at least 1",
+                self.vocab_size
             )));
         }
-        // Between layers: a one-layer LSTM has no place for it (the embeddings' and the
-        // output's dropout below still apply).
-        let between_layers = if self.num_layers > 1 {
-            self.dropout
-        } else {
-            0.0
-        };
-        let lstm = LstmConfig::new(self.embedding_size, self.hidden_size)
-            .with_num_layers(self.num_layers)
-            .with_dropout(between_layers)
-            .with_recurrent_dropout(self.recurrent_dropout)
-            .with_init(self.init.clone())
-            .try_init(device)?;
+        let lstm = self.lstm.try_init(device)?;
         let uniform = self
             .other_init_scale
             .map(|a| Initializer::Uniform { min: -a, max: a });
@@ -112,13 +92,13 @@ impl LanguageModelConfig {
         };
         let dense = self.dense_size.map(|size| linear(lstm.output_size(), size));
         let features = self.dense_size.unwrap_or(lstm.output_size());
-        if self.tie_weights && features != self.embedding_size {
+        if self.tie_weights && features != embedding_size {
             return Err(Error::Config(format!(
                 "tied weights need the output features ({features}) to equal the embedding size ({})",
-                self.embedding_size
+                embedding_size
             )));
         }
-        let mut embedding = EmbeddingConfig::new(self.vocab_size, self.embedding_size);
+        let mut embedding = EmbeddingConfig::new(self.vocab_size, embedding_size);
         if let Some(init) = &uniform {
             embedding = embedding.with_initializer(init.clone());
         }

@@ -10,31 +10,17 @@ use rand::seq::SliceRandom;
 use crate::data::WindowSet;
 use crate::error::Result;
 use crate::train::{BatchLoss, Evaluation, TrainTask};
-use burn_lstm::LstmInit;
 use burn_lstm::{Lstm, LstmConfig};
 
-/// Configuration of a [`SequenceRegressor`].
+/// Configuration of a [`SequenceRegressor`]: the LSTM's own configuration (every option of
+/// the layer: layers, directions, projections, dropout, initialisation, layout) and the head.
 #[derive(Config, Debug)]
 pub struct SequenceRegressorConfig {
-    /// Features of each step's input.
-    pub input_size: usize,
-    /// Hidden size of every LSTM layer.
-    pub hidden_size: usize,
+    /// The recurrent encoder.
+    pub lstm: LstmConfig,
     /// Values predicted.
     #[config(default = 1)]
     pub output_size: usize,
-    /// Stacked LSTM layers.
-    #[config(default = 1)]
-    pub num_layers: usize,
-    /// A bidirectional LSTM.
-    #[config(default = false)]
-    pub bidirectional: bool,
-    /// Dropout between LSTM layers.
-    #[config(default = 0.0)]
-    pub dropout: f64,
-    /// Initialisation of the LSTM.
-    #[config(default = "LstmInit::new()")]
-    pub init: LstmInit,
     /// Clip the gradients' global L2 norm to this value when burn-train optimises the model
     /// (feature `learner`; the crate's own `Trainer` takes it from its `TrainingConfig`).
     #[config(default = "None")]
@@ -42,18 +28,9 @@ pub struct SequenceRegressorConfig {
 }
 
 impl SequenceRegressorConfig {
-    /// The LSTM part's configuration.
-    pub fn lstm_config(&self) -> LstmConfig {
-        LstmConfig::new(self.input_size, self.hidden_size)
-            .with_num_layers(self.num_layers)
-            .with_bidirectional(self.bidirectional)
-            .with_dropout(self.dropout)
-            .with_init(self.init.clone())
-    }
-
     /// Checks the configuration and builds the model on `device`.
     pub fn try_init(&self, device: &Device) -> Result<SequenceRegressor> {
-        let lstm = self.lstm_config().try_init(device)?;
+        let lstm = self.lstm.try_init(device)?;
         let head = LinearConfig::new(lstm.output_size(), self.output_size).init(device);
         Ok(SequenceRegressor {
             lstm,

@@ -168,130 +168,49 @@ impl Trainer {
         resume: bool,
     ) -> Result<TrainOutcome<T::Model>> {
         let started = Instant::now();
-        let config = &self.config;
-        let checkpoints = self.checkpoints();
         remove_partial_files(&self.artifacts);
-        checkpoints.clean();
-
-        let mut optimizer = config.optimizer.init();
-        let mut model = model;
-        let mut state = TrainingState {
-            epochs_done: 0,
-            seed: config.seed,
-            next_learning_rate: config.learning_rate.at(0),
-            history: Vec::new(),
-            finished: false,
-        };
-        let mut resumed_from = None;
-        if resume {
-            let (loaded_model, loaded_optimizer, loaded_state) =
-                checkpoints.load(model, optimizer)?.ok_or_else(|| {
-                    Error::Training(format!(
-                        "nothing to resume: no checkpoint in {}",
-                        checkpoints.dir().display()
-                    ))
-                })?;
-            model = loaded_model;
-            optimizer = loaded_optimizer;
-            resumed_from = Some(loaded_state.epochs_done);
-            state = loaded_state;
-        }
-
-        let mut progress =
-            Progress::new(self.progress, config.epochs, T::format_loss, T::item_name());
+        self.checkpoints().clean();
+        let Start {
+            mut model,
+            mut optimizer,
+            mut state,
+            resumed_from,
+        } = self.start(model, resume)?;
+        let mut progress = Progress::new(
+            self.progress,
+            self.config.epochs,
+            T::format_loss,
+            T::item_name(),
+        );
         if let Some(epoch) = resumed_from {
             progress.println(&format!(
                 "resuming from the checkpoint after epoch {epoch} in {}",
-                checkpoints.dir().display()
+                self.checkpoints().dir().display()
             ));
         }
-        let stopped_early = |state: &TrainingState| {
-            matches!((config.stop_below, state.history.last()),
-                (Some(threshold), Some(last)) if last.train_loss < threshold)
-        };
         // A resumed run may be given more epochs than it had; only a reached target ends it.
-        state.finished = stopped_early(&state);
-
-        while !state.finished && state.epochs_done < config.epochs {
-            let epoch = state.epochs_done;
-            let epoch_started = Instant::now();
-            let learning_rate = config.learning_rate.at(epoch);
-            let epoch_seed = mix_seed(state.seed, epoch as u64);
-            self.device.seed(epoch_seed);
-            let batches = task.start_epoch(epoch, epoch_seed);
-            progress.start_epoch(epoch, batches);
-            let (mut loss_sum, mut items_sum) = (0.0, 0usize);
-            for batch in 0..batches {
-                let BatchLoss {
-                    loss,
-                    items,
-                    objective_scale,
-                } = task.batch_loss(&model, batch);
-                let value: f64 = loss.clone().into_scalar();
-                if !value.is_finite() {
-                    progress.finish();
-                    let kept = match checkpoints.latest_state()? {
-                        Some(saved) => format!(
-                            "the last good checkpoint (after epoch {}) is kept in {}",
-                            saved.epochs_done,
-                            checkpoints.dir().display()
-                        ),
-                        None => "no checkpoint had been written yet".to_string(),
-                    };
-                    return Err(Error::Training(format!(
-                        "the loss became {value} at epoch {}, batch {}; training stopped \
-                         ({kept}). A lower learning rate or gradient clipping may help.",
-                        epoch + 1,
-                        batch + 1
-                    )));
-                }
-                let objective = match objective_scale {
-                    1.0 => loss,
-                    scale => loss.mul_scalar(scale),
-                };
-                let mut grads = GradientsParams::from_grads(objective.backward(), &model);
-                if let Some(max_norm) = config.clip_grad_norm {
-                    clip_global_norm(&model, &mut grads, max_norm);
-                }
-                model = optimizer.step(learning_rate, model, grads);
-                loss_sum += value * items as f64;
-                items_sum += items;
-                progress.batch_done(batch, value, items);
-            }
-            let train_loss = loss_sum / items_sum.max(1) as f64;
-            state.epochs_done = epoch + 1;
-            state.next_learning_rate = config.learning_rate.at(epoch + 1);
-            let reached_target = config.stop_below.is_some_and(|t| train_loss < t);
-            let last = state.epochs_done == config.epochs || reached_target;
-            let log = last || state.epochs_done.is_multiple_of(config.log_every.max(1));
-            let evaluation = if log {
-                task.evaluate(&model).map_err(|err| {
-                    Error::Training(format!(
-                        "the evaluation after epoch {} failed: {err}",
-                        epoch + 1
-                    ))
-                })?
-            } else {
-                Evaluation::default()
+        state.finished = state
+            .history
+            .last()
+            .is_some_and(|last| self.reached_target(last.train_loss));
+        while !state.finished && state.epochs_done < self.config.epochs {
+            let epoch = Epoch {
+                index: state.epochs_done,
+                started: Instant::now(),
+                learning_rate: self.config.learning_rate.at(state.epochs_done),
             };
-            let record = EpochRecord {
-                epoch: state.epochs_done,
+            let train_loss;
+            (model, train_loss) =
+                self.train_epoch(task, model, &mut optimizer, &state, &epoch, &mut progress)?;
+            self.end_epoch(
+                task,
+                &model,
+                &optimizer,
+                &mut state,
+                &epoch,
                 train_loss,
-                valid_loss: evaluation.valid_loss,
-                seconds: epoch_started.elapsed().as_secs_f64(),
-                learning_rate,
-                extra: evaluation.extra,
-            };
-            progress.epoch_done(&record, log);
-            state.history.push(record);
-            state.finished = last;
-            if last
-                || state
-                    .epochs_done
-                    .is_multiple_of(config.checkpoint_every.max(1))
-            {
-                self.write_checkpoint(&model, &optimizer, &state)?;
-            }
+                &mut progress,
+            )?;
         }
         progress.finish();
         Ok(TrainOutcome {
@@ -300,6 +219,154 @@ impl Trainer {
             resumed_from,
             seconds: started.elapsed().as_secs_f64(),
         })
+    }
+
+    /// A fresh start, or the newest checkpoint's model, optimizer and state with `resume`.
+    fn start<M: Module>(&self, model: M, resume: bool) -> Result<Start<M>> {
+        let optimizer = self.config.optimizer.init();
+        if !resume {
+            return Ok(Start {
+                model,
+                optimizer,
+                state: TrainingState {
+                    epochs_done: 0,
+                    seed: self.config.seed,
+                    next_learning_rate: self.config.learning_rate.at(0),
+                    history: Vec::new(),
+                    finished: false,
+                },
+                resumed_from: None,
+            });
+        }
+        let checkpoints = self.checkpoints();
+        let (model, optimizer, state) = checkpoints.load(model, optimizer)?.ok_or_else(|| {
+            Error::Training(format!(
+                "nothing to resume: no checkpoint in {}",
+                checkpoints.dir().display()
+            ))
+        })?;
+        Ok(Start {
+            resumed_from: Some(state.epochs_done),
+            model,
+            optimizer,
+            state,
+        })
+    }
+
+    /// Whether a training loss ends the run (`stop_below`).
+    fn reached_target(&self, train_loss: f64) -> bool {
+        self.config
+            .stop_below
+            .is_some_and(|target| train_loss < target)
+    }
+
+    /// One pass over the task's batches: the model after it, and the epoch's mean loss.
+    fn train_epoch<T: TrainTask>(
+        &self,
+        task: &mut T,
+        mut model: T::Model,
+        optimizer: &mut burn::optim::ModuleOptimizer,
+        state: &TrainingState,
+        epoch: &Epoch,
+        progress: &mut Progress,
+    ) -> Result<(T::Model, f64)> {
+        let epoch_seed = mix_seed(state.seed, epoch.index as u64);
+        self.device.seed(epoch_seed);
+        let batches = task.start_epoch(epoch.index, epoch_seed);
+        progress.start_epoch(epoch.index, batches);
+        let (mut loss_sum, mut items_sum) = (0.0, 0usize);
+        for batch in 0..batches {
+            let BatchLoss {
+                loss,
+                items,
+                objective_scale,
+            } = task.batch_loss(&model, batch);
+            let value: f64 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                progress.finish();
+                return Err(self.diverged(value, epoch.index, batch)?);
+            }
+            let objective = match objective_scale {
+                1.0 => loss,
+                scale => loss.mul_scalar(scale),
+            };
+            let mut grads = GradientsParams::from_grads(objective.backward(), &model);
+            if let Some(max_norm) = self.config.clip_grad_norm {
+                clip_global_norm(&model, &mut grads, max_norm);
+            }
+            model = optimizer.step(epoch.learning_rate, model, grads);
+            loss_sum += value * items as f64;
+            items_sum += items;
+            progress.batch_done(batch, value, items);
+        }
+        Ok((model, loss_sum / items_sum.max(1) as f64))
+    }
+
+    /// The error for a non-finite loss, naming the epoch, the batch and the checkpoint kept.
+    fn diverged(&self, value: f64, epoch: usize, batch: usize) -> Result<Error> {
+        let checkpoints = self.checkpoints();
+        let kept = match checkpoints.latest_state()? {
+            Some(saved) => format!(
+                "the last good checkpoint (after epoch {}) is kept in {}",
+                saved.epochs_done,
+                checkpoints.dir().display()
+            ),
+            None => "no checkpoint had been written yet".to_string(),
+        };
+        Ok(Error::Training(format!(
+            "the loss became {value} at epoch {}, batch {}; training stopped ({kept}). A lower \
+             learning rate or gradient clipping may help.",
+            epoch + 1,
+            batch + 1
+        )))
+    }
+
+    /// After an epoch's batches: the evaluation (on logging epochs), its record, and the
+    /// checkpoint (on checkpoint epochs and the last).
+    #[allow(clippy::too_many_arguments)]
+    fn end_epoch<T: TrainTask>(
+        &self,
+        task: &mut T,
+        model: &T::Model,
+        optimizer: &burn::optim::ModuleOptimizer,
+        state: &mut TrainingState,
+        epoch: &Epoch,
+        train_loss: f64,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let config = &self.config;
+        state.epochs_done = epoch.index + 1;
+        state.next_learning_rate = config.learning_rate.at(epoch.index + 1);
+        let last = state.epochs_done == config.epochs || self.reached_target(train_loss);
+        let log = last || state.epochs_done.is_multiple_of(config.log_every.max(1));
+        let evaluation = match log {
+            true => task.evaluate(model).map_err(|err| {
+                Error::Training(format!(
+                    "the evaluation after epoch {} failed: {err}",
+                    epoch.index + 1
+                ))
+            })?,
+            false => Evaluation::default(),
+        };
+        let record = EpochRecord {
+            epoch: state.epochs_done,
+            train_loss,
+            valid_loss: evaluation.valid_loss,
+            seconds: epoch.started.elapsed().as_secs_f64(),
+            learning_rate: epoch.learning_rate,
+            extra: evaluation.extra,
+        };
+        progress.epoch_done(&record, log);
+        state.history.push(record);
+        state.finished = last;
+        if last
+            || state
+                .epochs_done
+                .is_multiple_of(config.checkpoint_every.max(1))
+        {
+            self.write_checkpoint(model, optimizer, state)?;
+        }
+        Ok(())
     }
 
     fn write_checkpoint<M: Module>(
@@ -313,6 +380,23 @@ impl Trainer {
         save_module(model, &self.artifacts.join("model.bpk"))?;
         write_metrics_csv(&state.history, &self.artifacts.join("metrics.csv"))
     }
+}
+
+/// Where a run starts: fresh, or from a checkpoint.
+struct Start<M> {
+    model: M,
+    optimizer: burn::optim::ModuleOptimizer,
+    state: TrainingState,
+    /// The epochs the checkpoint had done, when resumed.
+    resumed_from: Option<usize>,
+}
+
+/// The epoch being trained.
+struct Epoch {
+    /// From 0.
+    index: usize,
+    started: Instant,
+    learning_rate: f64,
 }
 
 /// A per-epoch seed from the run's seed (SplitMix64's finaliser): reproducible, and a resumed
