@@ -72,3 +72,18 @@ fn ddp_without_the_cuda_feature_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--features cuda"), "{stderr}");
 }
+
+/// The learner's `--help` opens with what the program does.
+#[test]
+fn help_opens_with_the_programs_own_description() {
+    let output = Command::new(example("learner"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.starts_with("Train the sine model (the Keras recipe) with burn-train"),
+        "{help}"
+    );
+}

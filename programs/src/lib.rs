@@ -15,6 +15,7 @@
 pub mod backend;
 pub mod data;
 mod error;
+pub mod forecast;
 #[cfg(feature = "learner")]
 pub mod learner;
 pub mod models;

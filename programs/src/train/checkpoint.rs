@@ -37,6 +37,10 @@ pub struct TrainingState {
     pub history: Vec<EpochRecord>,
     /// Whether the run reached its end (all epochs, or its stopping criterion).
     pub finished: bool,
+    /// With early stopping: the epoch (from 1) of the lowest validation loss so far, whose
+    /// model is kept as `best.bpk` beside `model.bpk`.
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
 }
 
 /// The checkpoints of one run.

@@ -12,7 +12,7 @@ use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
 use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
 use crate::train::progress::{Progress, ProgressMode};
-use burn_lstm::files::{remove_partial_files, save_module};
+use burn_lstm::files::{load_module, remove_partial_files, save_module};
 
 /// The loss of one training batch.
 pub struct BatchLoss {
@@ -103,6 +103,10 @@ pub struct TrainingConfig {
     /// Seed of the run: data order and dropout of each epoch derive from it.
     #[config(default = 42)]
     pub seed: u64,
+    /// Early stopping: end the run when the validation loss has not improved for this many
+    /// evaluations, and return the model of its lowest validation loss (kept as `best.bpk`).
+    #[config(default = "None")]
+    pub patience: Option<usize>,
 }
 
 /// The result of [`Trainer::fit`].
@@ -213,6 +217,11 @@ impl Trainer {
             )?;
         }
         progress.finish();
+        if self.config.patience.is_some() && state.best_epoch.is_some() {
+            // The best epoch's model is the run's result, and what prediction reads.
+            model = load_module(model, &self.artifacts.join("best.bpk"))?;
+            save_module(&model, &self.artifacts.join("model.bpk"))?;
+        }
         Ok(TrainOutcome {
             model,
             state,
@@ -234,6 +243,7 @@ impl Trainer {
                     next_learning_rate: self.config.learning_rate.at(0),
                     history: Vec::new(),
                     finished: false,
+                    best_epoch: None,
                 },
                 resumed_from: None,
             });
@@ -357,9 +367,11 @@ impl Trainer {
             extra: evaluation.extra,
         };
         progress.epoch_done(&record, log);
+        let valid_loss = record.valid_loss;
         state.history.push(record);
-        state.finished = last;
-        if last
+        let stalled = self.track_best(model, state, valid_loss)?;
+        state.finished = last || stalled;
+        if state.finished
             || state
                 .epochs_done
                 .is_multiple_of(config.checkpoint_every.max(1))
@@ -367,6 +379,34 @@ impl Trainer {
             self.write_checkpoint(model, optimizer, state)?;
         }
         Ok(())
+    }
+
+    /// With early stopping, keeps the model of a new lowest validation loss as `best.bpk`;
+    /// returns whether the loss has not improved for `patience` evaluations.
+    fn track_best<M: Module>(
+        &self,
+        model: &M,
+        state: &mut TrainingState,
+        valid_loss: Option<f64>,
+    ) -> Result<bool> {
+        let (Some(patience), Some(loss)) = (self.config.patience, valid_loss) else {
+            return Ok(false);
+        };
+        let best_loss = state
+            .best_epoch
+            .and_then(|epoch| state.history.get(epoch - 1))
+            .and_then(|record| record.valid_loss);
+        if best_loss.is_none_or(|best| loss < best) {
+            save_module(model, &self.artifacts.join("best.bpk"))?;
+            state.best_epoch = Some(state.epochs_done);
+            return Ok(false);
+        }
+        // Evaluations since the best one.
+        let since = state.history[state.best_epoch.unwrap_or(0)..]
+            .iter()
+            .filter(|record| record.valid_loss.is_some())
+            .count();
+        Ok(since >= patience)
     }
 
     fn write_checkpoint<M: Module>(

@@ -1,0 +1,109 @@
+//! The forecaster: an LSTM reads the window, a linear head reads its final state and gives
+//! every step of the horizon at once (direct multi-output), for each target and quantile; a
+//! linear map of the window's own target values is added to it (LSTNet's autoregressive
+//! "highway"), so that what a linear autoregression sees — last season's values — is there
+//! from the start and the LSTM learns what is left.
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn_lstm::{Lstm, LstmConfig};
+
+use crate::error::{Error, Result};
+
+/// Configuration of a [`Forecaster`].
+#[derive(Config, Debug)]
+pub struct ForecasterConfig {
+    /// The encoder; its input size is the features' width (targets, covariates, season).
+    pub lstm: LstmConfig,
+    /// Steps of the window the linear part reads.
+    pub window: usize,
+    /// Steps predicted at once.
+    pub horizon: usize,
+    /// Series predicted.
+    pub targets: usize,
+    /// The quantiles predicted, each in (0, 1); the point forecast is the median's, or the
+    /// only one's. `[0.5]` trains the median (least absolute error).
+    #[config(default = "vec![0.5]")]
+    pub quantiles: Vec<f64>,
+}
+
+impl ForecasterConfig {
+    /// Checks the configuration and builds the model on `device`.
+    pub fn try_init(&self, device: &Device) -> Result<Forecaster> {
+        if self.horizon == 0 || self.targets == 0 {
+            return Err(Error::Config(
+                "a forecast needs a horizon and a target".into(),
+            ));
+        }
+        if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(Error::Config(format!("quantile {q} is not in (0, 1)")));
+        }
+        let lstm = self.lstm.try_init(device)?;
+        let outputs = self.horizon * self.targets * self.quantiles.len();
+        Ok(Forecaster {
+            head: LinearConfig::new(lstm.output_size(), outputs).init(device),
+            linear: LinearConfig::new(self.window * self.targets, outputs)
+                .with_bias(false)
+                .init(device),
+            lstm,
+            horizon: self.horizon,
+            targets: self.targets,
+            quantiles: self.quantiles.len(),
+        })
+    }
+
+    /// The index of the point forecast among the quantiles: the median's, else the middle
+    /// one.
+    pub fn point_index(&self) -> usize {
+        self.quantiles
+            .iter()
+            .position(|&q| q == 0.5)
+            .unwrap_or(self.quantiles.len() / 2)
+    }
+}
+
+/// See the module documentation.
+#[derive(Module, Debug)]
+pub struct Forecaster {
+    pub lstm: Lstm,
+    pub head: Linear,
+    /// The window's target values (the first `targets` inputs of each step) to the outputs.
+    pub linear: Linear,
+    pub horizon: usize,
+    pub targets: usize,
+    pub quantiles: usize,
+}
+
+impl Forecaster {
+    /// - `windows`: `[batch, window, width]`
+    ///
+    /// Returns `[batch, horizon, targets, quantiles]`, in the features' units.
+    pub fn forward(&self, windows: Tensor<3>) -> Tensor<4> {
+        let [batch, window, _] = windows.dims();
+        let values = windows
+            .clone()
+            .slice(s![.., .., 0..self.targets])
+            .reshape([batch, window * self.targets]);
+        let (_, state) = self.lstm.forward(windows, None);
+        let outputs =
+            self.head.forward(self.lstm.final_output(&state)) + self.linear.forward(values);
+        outputs.reshape([batch, self.horizon, self.targets, self.quantiles])
+    }
+}
+
+/// The mean pinball loss of `predicted` (`[batch, horizon, targets, quantiles]`) against
+/// `actual` (`[batch, horizon, targets]`): for quantile `τ`, `τ·(y − ŷ)` above the forecast and
+/// `(1 − τ)·(ŷ − y)` below it; for the median alone, half the absolute error.
+pub fn pinball_loss(predicted: Tensor<4>, actual: Tensor<3>, quantiles: &[f64]) -> Tensor<1> {
+    let device = predicted.device();
+    let q = quantiles.len();
+    let levels = Tensor::<1>::from_data(
+        TensorData::new(quantiles.to_vec(), [q]),
+        (&device, predicted.dtype()),
+    )
+    .reshape([1, 1, 1, q]);
+    let error = actual.unsqueeze_dim::<4>(3) - predicted;
+    let above = error.clone() * levels.clone();
+    let below = error * (levels - 1.0);
+    above.max_pair(below).mean()
+}
