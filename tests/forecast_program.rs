@@ -292,72 +292,103 @@ fn bad_input_is_one_line_and_leaves_an_earlier_run_as_it_was() {
             _ => format!("{},7,1\n", line.split(',').next().unwrap()),
         })
         .collect();
-    let covariates = ["--covariates", "price"];
-    let cases: Vec<(String, (&str, &str), &[&str], &str)> = vec![
-        (String::new(), ("sales", "3"), &[], "the file is empty"),
-        (
+    const COVARIATES: &[&str] = &["--covariates", "price"];
+    let case = |contents: String, target, horizon, extra: &'static [&'static str], expected| Case {
+        contents,
+        question: (target, horizon),
+        extra,
+        expected,
+    };
+    let cases = [
+        case(String::new(), "sales", "3", &[], "the file is empty"),
+        case(
             "month,sales\n".into(),
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "a header but no data rows",
         ),
-        (
+        case(
             "month,sales\n2000-01,5\n".into(),
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "1 data row(s): a series needs at least two",
         ),
-        (
+        case(
             good.clone(),
-            ("revenue", "3"),
+            "revenue",
+            "3",
             &[],
             "no column `revenue` (the file has: month, sales, price)",
         ),
-        (
+        case(
             constant,
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "holds one value (7) in every row",
         ),
-        (
+        case(
             good.replacen("\n2001-03,", "\n2001-03,many", 1),
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "line 16, column `sales`: `many",
         ),
-        (
+        case(
             good.replacen(",10.00\n", ",abc\n", 1),
-            ("sales", "3"),
-            &covariates,
+            "sales",
+            "3",
+            COVARIATES,
             "`abc` is not a number",
         ),
-        (
+        case(
             good.replacen(",10.00\n", ",\n", 1),
-            ("sales", "3"),
-            &covariates,
+            "sales",
+            "3",
+            COVARIATES,
             "the cell is empty (a gap in the series)",
         ),
-        (
+        case(
             swap_rows(&good, 5, 6),
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "the time column is not in order: line 7",
         ),
-        (
+        case(
             duplicate_row(&good, 9),
-            ("sales", "3"),
+            "sales",
+            "3",
             &[],
             "have the same time stamp (2000-09)",
         ),
-        (good.clone(), ("sales", "40"), &[], "a horizon of 40 steps"),
+        case(good.clone(), "sales", "40", &[], "a horizon of 40 steps"),
     ];
-    for (contents, question, extra, expected) in cases {
-        let message = bad_input(dir.path(), &artifacts, &contents, question, extra);
+    for case in cases {
+        let message = bad_input(
+            dir.path(),
+            &artifacts,
+            &case.contents,
+            case.question,
+            case.extra,
+        );
         assert!(
-            message.contains(expected),
-            "expected `{expected}` in: {message}"
+            message.contains(case.expected),
+            "expected `{}` in: {message}",
+            case.expected
         );
     }
+}
+
+/// A bad file, the question asked of it (target, horizon), more flags, and the words its
+/// error must hold.
+struct Case {
+    contents: String,
+    question: (&'static str, &'static str),
+    extra: &'static [&'static str],
+    expected: &'static str,
 }
 
 fn swap_rows(csv: &str, a: usize, b: usize) -> String {

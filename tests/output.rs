@@ -42,9 +42,9 @@ fn loss_and_gradients(
     let to_2d = |t: Tensor<1>| t.reshape([1, vocab]);
     (
         value,
-        input.grad(&gradients).unwrap().into(),
-        weight.grad(&gradients).unwrap().into(),
-        bias.map(|b| to_2d(b.grad(&gradients).unwrap().into())),
+        input.grad(&gradients).unwrap(),
+        weight.grad(&gradients).unwrap(),
+        bias.map(|b| to_2d(b.grad(&gradients).unwrap())),
     )
 }
 

@@ -80,7 +80,7 @@ impl Corpus {
         let encode = |split: Lines| {
             split
                 .iter()
-                .map(|line| Ok(vocab.encode(line)?))
+                .map(|line| vocab.encode(line))
                 .collect::<Result<Vec<_>>>()
         };
         let corpus = Corpus {

@@ -186,7 +186,7 @@ fn train(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
     let train_device = device.clone().autodiff();
     train_device.seed(config.training.seed);
     let model = init_seeded(config.training.seed, &train_device, |d| {
-        Ok(config.model.try_init(d)?)
+        config.model.try_init(d)
     })?;
     // A resumed run takes its vectors from its checkpoint.
     let glove = args.glove.as_deref().filter(|_| !args.resume);

@@ -101,15 +101,14 @@ fn plot_predictions(
                 WindowSet::from_series(series, config.window, Some(data.valid_mask.len()))?;
             let predicted = predict_windows(model, &windows, device);
             let x = |i: usize| (i + config.window) as f64;
-            let unscale = |v: f32| f64::from(v);
             let truth = series
                 .iter()
                 .enumerate()
-                .map(|(i, &v)| (i as f64, unscale(v)))
+                .map(|(i, &v)| (i as f64, f64::from(v)))
                 .collect();
             let (mut train, mut valid) = (Vec::new(), Vec::new());
             for (i, &p) in predicted.iter().enumerate() {
-                let point = (x(i), unscale(p));
+                let point = (x(i), f64::from(p));
                 if data.valid_mask[i] {
                     valid.push(point)
                 } else {
@@ -233,49 +232,41 @@ fn plot_forecast(
 ) -> Result<PathBuf> {
     let window = config.window;
     // The Keras recipe has no series: forecast sin(t) on its training grid, from phase 0.
-    let step = 2.0 * std::f64::consts::PI / 49.0;
-    let (history, truth): (Vec<f32>, Option<Box<dyn Fn(usize) -> f64>>) = match &data.series {
-        Some(series) => (
-            series.clone(),
-            Some(Box::new(|i| (-10.0 + 0.1 * i as f64).sin())),
-        ),
-        None => (
-            (0..window)
-                .map(|i| (i as f64 * step).sin() as f32)
-                .collect(),
-            Some(Box::new(move |i| (i as f64 * step).sin())),
-        ),
+    let step = match config.recipe {
+        Recipe::Torch => 0.1,
+        Recipe::Keras => 2.0 * std::f64::consts::PI / 49.0,
+    };
+    let start_time = match config.recipe {
+        Recipe::Torch => -10.0,
+        Recipe::Keras => 0.0,
+    };
+    let truth = |i: usize| (start_time + step * i as f64).sin();
+    let history: Vec<f32> = match &data.series {
+        Some(series) => series.clone(),
+        None => (0..window).map(|i| truth(i) as f32).collect(),
     };
     let start = history.len();
     let forecast = model.forecast(&history[start - window..], horizon, device);
-    let unscale = |v: f32| f64::from(v);
     let shown_from = start.saturating_sub(3 * window.max(20));
-    let mut series = vec![Series::line(
-        "data",
-        (shown_from..start)
-            .map(|i| (i as f64, unscale(history[i])))
-            .collect(),
-        palette::BLUE,
-    )];
-    if let Some(truth) = &truth {
-        let future = (start..start + horizon)
-            .map(|i| (i as f64, truth(i)))
-            .collect();
-        series.push(Series::line("truth", future, palette::GREY));
-        let error = forecast
-            .iter()
-            .enumerate()
-            .map(|(k, &f)| (unscale(f) - truth(start + k)).powi(2))
-            .sum::<f64>()
-            / horizon.max(1) as f64;
-        println!("  {horizon}-step forecast MSE against the true wave: {error:.3e}");
-    }
+    let past = (shown_from..start).map(|i| (i as f64, f64::from(history[i])));
+    let future = (start..start + horizon).map(|i| (i as f64, truth(i)));
+    let mut series = vec![
+        Series::line("data", past.collect(), palette::BLUE),
+        Series::line("truth", future.collect(), palette::GREY),
+    ];
+    let error = forecast
+        .iter()
+        .enumerate()
+        .map(|(k, &f)| (f64::from(f) - truth(start + k)).powi(2))
+        .sum::<f64>()
+        / horizon.max(1) as f64;
+    println!("  {horizon}-step forecast MSE against the true wave: {error:.3e}");
     series.push(Series::line(
         "forecast (predictions fed back)",
         forecast
             .iter()
             .enumerate()
-            .map(|(k, &f)| ((start + k) as f64, unscale(f)))
+            .map(|(k, &f)| ((start + k) as f64, f64::from(f)))
             .collect(),
         palette::RED,
     ));

@@ -20,7 +20,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Backend, TensorMetadata, tensor::FloatTensor};
 
 use super::contract::{
-    LayerCall, LayerPrimitives, LayerTraining, LstmLayerBackend, ResultGradients,
+    LayerCall, LayerPrimitives, LayerResults, LayerTraining, LstmLayerBackend, ResultGradients,
 };
 use super::layer::Wanted;
 
@@ -275,11 +275,7 @@ fn untracked_results<B: Backend, C: CheckpointStrategy>(
     final_hidden: FloatTensor<Autodiff<B, C>>,
     output: FloatTensor<B>,
     final_cell: FloatTensor<B>,
-) -> (
-    FloatTensor<Autodiff<B, C>>,
-    FloatTensor<Autodiff<B, C>>,
-    FloatTensor<Autodiff<B, C>>,
-) {
+) -> LayerResults<Autodiff<B, C>> {
     let untracked = |primitive: FloatTensor<B>| match ResultNode::<B>::new()
         .prepare::<C>([final_hidden.node()])
         .compute_bound()

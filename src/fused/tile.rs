@@ -217,6 +217,7 @@ unsafe fn tile_rows<V: TileShape, const NV: usize>(
 /// compiler keeps them in registers rather than memory), and no closures: a closure is not
 /// compiled with its caller's target features, so intrinsics inside it would stay calls.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // indices over const sizes: fully unrolled
 unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
     product: &TileProduct<V::Elem>,
     row: usize,

@@ -8,14 +8,15 @@ pub mod program;
 use burn::prelude::*;
 
 /// The CPU devices every test runs on: flex and ndarray (where compiled in).
+#[allow(deprecated)] // burn-ndarray's device, deprecated in burn 0.22 but supported here
 pub fn cpu_devices() -> Vec<(&'static str, Device)> {
-    #[allow(unused_mut)]
-    let mut devices = Vec::new();
-    #[cfg(feature = "flex")]
-    devices.push(("flex", Device::flex()));
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)]
-    devices.push(("ndarray", Device::ndarray()));
+    let devices: Vec<(&'static str, Device)> = [
+        cfg!(feature = "flex").then(|| ("flex", flex_device())),
+        cfg!(feature = "ndarray").then(|| ("ndarray", ndarray_device())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     assert!(
         !devices.is_empty(),
         "build with the `flex` or `ndarray` feature"
@@ -41,4 +42,25 @@ pub fn max_abs_diff(what: &str, actual: TensorData, expected: &TensorData) -> f6
             }
         })
         .fold(0.0, f64::max)
+}
+
+#[cfg(feature = "flex")]
+fn flex_device() -> Device {
+    Device::flex()
+}
+
+#[cfg(not(feature = "flex"))]
+fn flex_device() -> Device {
+    unreachable!("flex is not compiled in")
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)]
+fn ndarray_device() -> Device {
+    Device::ndarray()
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> Device {
+    unreachable!("ndarray is not compiled in")
 }

@@ -34,6 +34,7 @@ pub struct LinearAr {
 }
 
 impl LinearAr {
+    /// Fits the coefficients on the training part's windows (their horizon inside it).
     pub fn fit(values: &[f64], split: &Split, window: usize, horizon: usize) -> Self {
         let size = window + 1;
         let mut normal = vec![0.0; size * size];
@@ -71,6 +72,7 @@ impl LinearAr {
         x
     }
 
+    /// The next `H` values after row `end - 1`.
     pub fn forecast(&self, values: &[f64], end: usize) -> Vec<f64> {
         let x = Self::regressors(values, end, self.window);
         self.coefficients

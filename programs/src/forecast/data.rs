@@ -35,6 +35,7 @@ pub enum Fill {
 pub struct Series {
     /// One stamp per row.
     pub stamps: Vec<Stamp>,
+    /// How the file wrote them (new ones are written alike).
     pub format: StampFormat,
     /// The regular step between rows (`None` for a single row).
     pub step: Option<Step>,

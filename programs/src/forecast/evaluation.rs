@@ -44,9 +44,13 @@ pub const MAX_ORIGINS: usize = 40;
 /// One method's scores on one target.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
+    /// Mean absolute error, in the series' units.
     pub mae: f64,
+    /// Root mean squared error, in the series' units.
     pub rmse: f64,
+    /// Symmetric mean absolute percentage error, in percent.
     pub smape: f64,
+    /// Mean absolute scaled error: the MAE over the training part's seasonal naive MAE.
     pub mase: f64,
     /// For the model's interval: the share of actual values inside it.
     pub coverage: Option<f64>,
@@ -56,27 +60,37 @@ pub struct Scores {
 /// gives them.
 #[derive(Clone, Debug, Default)]
 pub struct Forecasts {
+    /// The point forecasts.
     pub point: Vec<Vec<f64>>,
+    /// The interval's lower bounds.
     pub lower: Option<Vec<Vec<f64>>>,
+    /// The interval's upper bounds.
     pub upper: Option<Vec<Vec<f64>>>,
 }
 
 /// A method's forecasts and scores for one target.
 #[derive(Clone, Debug)]
 pub struct MethodResult {
+    /// `LSTM (ours)`, `persistence`, `seasonal naive`, `linear AR` or `ETS`.
     pub name: String,
+    /// Its forecasts from each origin.
     pub forecasts: Forecasts,
+    /// Their scores.
     pub scores: Scores,
 }
 
 /// The backtest of one target.
 #[derive(Clone, Debug)]
 pub struct Backtest {
+    /// The part of the series it ran on.
     pub part: Part,
+    /// The target's index among the columns' targets.
     pub target: usize,
+    /// The rows the forecasts start at.
     pub origins: Vec<usize>,
     /// The denominator of MASE.
     pub scale: f64,
+    /// Every method, ours first.
     pub methods: Vec<MethodResult>,
 }
 

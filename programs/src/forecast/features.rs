@@ -18,8 +18,11 @@ use crate::error::{Error, Result};
 /// stopping and model choice), test `valid_end..` (never used to train, stop or scale).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
+    /// The first row of the validation part.
     pub train_end: usize,
+    /// The first row of the test part.
     pub valid_end: usize,
+    /// Rows of the series.
     pub len: usize,
 }
 
@@ -111,12 +114,14 @@ pub struct Features {
     pub window: usize,
     /// Steps a forecast predicts.
     pub horizon: usize,
+    /// The season in steps, whose phase the model reads; none without one.
     pub season: Option<usize>,
     /// Per target: the training part's standard deviation of one-step changes (a window's
     /// own scale is floored at a quarter of it).
     pub target_scales: Vec<f64>,
-    /// Per covariate: the training part's mean and standard deviation.
+    /// Per covariate: the training part's mean.
     pub covariate_means: Vec<f64>,
+    /// Per covariate: the training part's standard deviation.
     pub covariate_scales: Vec<f64>,
     /// Whether the model reads and predicts the targets' logarithms (every target value of
     /// the file positive): relative changes, for series whose swings grow with their level.
@@ -253,7 +258,9 @@ impl Features {
 /// Where a window stands: the level its values are read from, and their unit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Anchor {
+    /// The window's last value (its logarithm with `log`).
     pub level: f64,
+    /// The standard deviation of the window's one-step changes, floored.
     pub scale: f64,
 }
 

@@ -27,10 +27,13 @@ use crate::error::{Error, Result};
 pub struct Predictor {
     /// The ensemble's members.
     pub models: Vec<Forecaster>,
+    /// What the models read and predict.
     pub features: Features,
+    /// The quantiles they predict.
     pub quantiles: Vec<f64>,
     /// Which quantile is the point forecast.
     pub point: usize,
+    /// Where they run (without autodiff).
     pub device: Device,
     /// The calibration of the interval: what its bounds move outwards, in units of a window's
     /// scale (see the module documentation); 0 until [`Predictor::calibrate`].
@@ -40,8 +43,11 @@ pub struct Predictor {
 /// Every target's forecast from one origin: `[target][step]`, and the interval's bounds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Forecast {
+    /// The point forecasts.
     pub point: Vec<Vec<f64>>,
+    /// The interval's lower bounds.
     pub lower: Option<Vec<Vec<f64>>>,
+    /// The interval's upper bounds.
     pub upper: Option<Vec<Vec<f64>>>,
 }
 

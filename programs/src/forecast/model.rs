@@ -65,12 +65,17 @@ impl ForecasterConfig {
 /// See the module documentation.
 #[derive(Module, Debug)]
 pub struct Forecaster {
+    /// The encoder of the window.
     pub lstm: Lstm,
+    /// Its final state to every step, target and quantile.
     pub head: Linear,
     /// The window's target values (the first `targets` inputs of each step) to the outputs.
     pub linear: Linear,
+    /// Steps predicted.
     pub horizon: usize,
+    /// Series predicted.
     pub targets: usize,
+    /// Quantiles predicted.
     pub quantiles: usize,
 }
 

@@ -20,8 +20,11 @@ use crate::train::{BatchLoss, Evaluation, TrainTask};
 /// `[count, horizon, targets]`, row-major.
 #[derive(Clone, Debug, Default)]
 pub struct Windows {
+    /// `[count, window, width]`
     pub inputs: Vec<f32>,
+    /// `[count, horizon, targets]`
     pub futures: Vec<f32>,
+    /// Windows.
     pub count: usize,
 }
 
@@ -98,10 +101,12 @@ pub struct ForecastTask {
 }
 
 impl ForecastTask {
-    /// Batches an epoch takes at least and at most.
+    /// Batches an epoch takes at least.
     pub const MIN_BATCHES: usize = 10;
+    /// Batches an epoch takes at most.
     pub const MAX_BATCHES: usize = 20;
 
+    /// A task over `train` and `valid` windows (see [`Windows::training_and_validation`]).
     pub fn new(
         features: Features,
         quantiles: Vec<f64>,
