@@ -5,7 +5,7 @@
 //! models ([`models`]: a sequence regressor, a language model, generation), the training loop
 //! with checkpoints that survive a crash ([`train`]), PNG charts ([`plot`]), choosing a
 //! backend by name ([`backend`]), and, with the `learner` feature, the models under
-//! burn-train ([`learner`](crate::learner)).
+//! burn-train (the `learner` module).
 //!
 //! The programs themselves are the examples of the workspace's root (`cargo run --release
 //! --example sine`, `language_model`, `forecast`, `learner`, `import_pytorch`).
