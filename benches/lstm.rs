@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench --bench lstm                          # flex, every workload
 //! cargo bench --bench lstm -- --quick               # fewer runs
-//! cargo bench --bench lstm -- --backend ndarray --only W3 --out bench.json
+//! cargo bench --features ndarray --bench lstm -- --backend ndarray --only W3 --out bench.json
 //! cargo bench --bench lstm -- --kernel each --only W3   # ours once per CPU kernel, side by side
 //! ```
 //!

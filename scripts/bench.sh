@@ -27,7 +27,7 @@ lscpu | grep -E "Model name|Flags" | sed -E 's/^Flags: *(.*)/SIMD: \1/' | tr -s 
 for backend in flex ndarray; do
   kernels=auto
   [ "$backend" = flex ] && kernels=each
-  cargo bench --bench lstm -- --backend "$backend" --out "target/bench-$backend.json" \
+  cargo bench --features ndarray --bench lstm -- --backend "$backend" --out "target/bench-$backend.json" \
     --torch .venv-torch/bin/python --kernel "$kernels" "${args[@]}"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -87,6 +87,7 @@ fn predict_windows(model: &SequenceRegressor, windows: &WindowSet, device: &Devi
     model.forward(inputs).into_data().iter::<f32>().collect()
 }
 
+/// `prediction.png`: the model's one-step predictions against the truth.
 fn plot_predictions(
     config: &SineConfig,
     model: &SequenceRegressor,
@@ -95,82 +96,19 @@ fn plot_predictions(
     device: &Device,
 ) -> Result<PathBuf> {
     let path = artifacts.join("prediction.png");
+    let hidden = config.model.lstm.hidden_size;
     let (title, series) = match &data.series {
-        Some(series) => {
-            let windows =
-                WindowSet::from_series(series, config.window, Some(data.valid_mask.len()))?;
-            let predicted = predict_windows(model, &windows, device);
-            let x = |i: usize| (i + config.window) as f64;
-            let truth = series
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as f64, f64::from(v)))
-                .collect();
-            let (mut train, mut valid) = (Vec::new(), Vec::new());
-            for (i, &p) in predicted.iter().enumerate() {
-                let point = (x(i), f64::from(p));
-                if data.valid_mask[i] {
-                    valid.push(point)
-                } else {
-                    train.push(point)
-                }
-            }
-            (
-                format!(
-                    "LSTM({}) one-step predictions, {}",
-                    config.model.lstm.hidden_size,
-                    config.recipe.name()
-                ),
-                vec![
-                    Series::line("truth", truth, palette::GREY),
-                    Series::dots("prediction (training window)", train, palette::BLUE),
-                    Series::dots("prediction (validation window)", valid, palette::ORANGE),
-                ],
-            )
-        }
-        None => {
-            // The Keras recipe's windows start at a phase s in [0, 1) and hold
-            // sin(s + 2πj/49), j < 49; the value after them is sin(s + 2π). Sweep s across
-            // that range (the part of the wave the recipe trains on) and compare.
-            let step = 2.0 * std::f64::consts::PI / 49.0;
-            let starts: Vec<f64> = (0..100).map(|k| k as f64 / 100.0).collect();
-            let inputs: Vec<f32> = starts
-                .iter()
-                .flat_map(|&s| (0..49).map(move |j| (s + j as f64 * step).sin() as f32))
-                .collect();
-            let targets: Vec<f32> = starts
-                .iter()
-                .map(|&s| (s + 49.0 * step).sin() as f32)
-                .collect();
-            let windows = WindowSet::new(inputs, targets.clone(), 49);
-            let predicted = predict_windows(model, &windows, device);
-            let time = |s: f64| s + 49.0 * step;
-            let truth = (0..=150)
-                .map(|k| {
-                    let t = time(-0.25) + k as f64 * 1.5 / 150.0;
-                    (t, t.sin())
-                })
-                .collect();
-            let points = starts
-                .iter()
-                .zip(&predicted)
-                .map(|(&s, &p)| (time(s), p as f64))
-                .collect();
-            (
-                format!(
-                    "LSTM({}): the value after each window, window starts s in [0, 1)",
-                    config.model.lstm.hidden_size
-                ),
-                vec![
-                    Series::line("sin(t)", truth, palette::GREY),
-                    Series::dots(
-                        "prediction from the 49 values before",
-                        points,
-                        palette::BLUE,
-                    ),
-                ],
-            )
-        }
+        Some(series) => (
+            format!(
+                "LSTM({hidden}) one-step predictions, {}",
+                config.recipe.name()
+            ),
+            series_predictions(config, model, data, series, device)?,
+        ),
+        None => (
+            format!("LSTM({hidden}): the value after each window, window starts s in [0, 1)"),
+            phase_sweep(model, device),
+        ),
     };
     draw_chart(
         &Chart {
@@ -183,6 +121,74 @@ fn plot_predictions(
         &path,
     )?;
     Ok(path)
+}
+
+/// The torch recipe: the series, and the prediction after each window, training and
+/// validation windows apart.
+fn series_predictions(
+    config: &SineConfig,
+    model: &SequenceRegressor,
+    data: &SineData,
+    series: &[f32],
+    device: &Device,
+) -> Result<Vec<Series>> {
+    let windows = WindowSet::from_series(series, config.window, Some(data.valid_mask.len()))?;
+    let predicted = predict_windows(model, &windows, device);
+    let truth = series
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as f64, f64::from(v)))
+        .collect();
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (i, &p) in predicted.iter().enumerate() {
+        let point = ((i + config.window) as f64, f64::from(p));
+        match data.valid_mask[i] {
+            true => valid.push(point),
+            false => train.push(point),
+        }
+    }
+    Ok(vec![
+        Series::line("truth", truth, palette::GREY),
+        Series::dots("prediction (training window)", train, palette::BLUE),
+        Series::dots("prediction (validation window)", valid, palette::ORANGE),
+    ])
+}
+
+/// The Keras recipe's windows start at a phase s in [0, 1) and hold sin(s + 2πj/49), j < 49;
+/// the value after them is sin(s + 2π). Sweep s across that range (the part of the wave the
+/// recipe trains on) and compare.
+fn phase_sweep(model: &SequenceRegressor, device: &Device) -> Vec<Series> {
+    let step = 2.0 * std::f64::consts::PI / 49.0;
+    let starts: Vec<f64> = (0..100).map(|k| k as f64 / 100.0).collect();
+    let inputs: Vec<f32> = starts
+        .iter()
+        .flat_map(|&s| (0..49).map(move |j| (s + j as f64 * step).sin() as f32))
+        .collect();
+    let targets: Vec<f32> = starts
+        .iter()
+        .map(|&s| (s + 49.0 * step).sin() as f32)
+        .collect();
+    let predicted = predict_windows(model, &WindowSet::new(inputs, targets, 49), device);
+    let time = |s: f64| s + 49.0 * step;
+    let truth = (0..=150)
+        .map(|k| {
+            let t = time(-0.25) + k as f64 * 1.5 / 150.0;
+            (t, t.sin())
+        })
+        .collect();
+    let points = starts
+        .iter()
+        .zip(&predicted)
+        .map(|(&s, &p)| (time(s), p as f64))
+        .collect();
+    vec![
+        Series::line("sin(t)", truth, palette::GREY),
+        Series::dots(
+            "prediction from the 49 values before",
+            points,
+            palette::BLUE,
+        ),
+    ]
 }
 
 /// The seed's picture: the window sin(linspace(0, 2π, 49)), the true next value, and ours.

@@ -103,6 +103,11 @@ fn row_length<F: Float>(lengths: &Tensor<F>, n: usize, batch: usize) -> usize {
 /// With `train`, keeps the activated gates, the cell states and the hidden states that
 /// entered the recurrent product (after the mask); with `projected`, `activated` holds
 /// `o·tanh(c)` (all steps in training, else this step's only, as `[D, N, H]`).
+///
+/// (Why one long function: a CubeCL kernel is one GPU function whose loop over time holds
+/// the block's cell state in registers and its hidden state in shared memory between the
+/// barriers; its parts as `#[cube]` helpers would each take a dozen of its sizes and buffers.
+/// The kernel-vs-composed tests on awkward shapes and every f32 golden case check it.)
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward_kernel<F: Float>(
@@ -410,6 +415,8 @@ fn hidden_gradient<F: Float>(
 /// Writes the gates' pre-activation gradient at every step (zero at padding), the initial
 /// state's gradients, and with `projected` the hidden state's gradient at every step (for
 /// `W_hr`'s gradient). `grad_cell0` carries the cell gradient from step to step.
+///
+/// (One long function for the forward kernel's reason; see there.)
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_backward_kernel<F: Float>(
