@@ -53,12 +53,19 @@ fn run(args: Args) -> Result<()> {
         return predict(&args, &artifacts, &device);
     }
     println!("burn-lstm forecast on {backend}: {device:?}");
-    let config: ForecastConfig = match args.resume {
-        true => load_config::<ForecastConfig>(&artifacts.join("config.json"))
-            .map_err(|err| Error::Training(format!("cannot resume: {err}")))?,
-        false => build_config(&args)?,
+    let (config, series) = match args.resume {
+        true => {
+            let config = load_config::<ForecastConfig>(&artifacts.join("config.json"))
+                .map_err(|err| Error::Training(format!("cannot resume: {err}")))?;
+            let series = read_series(Path::new(&config.csv), &config.columns)?;
+            (config, series)
+        }
+        false => {
+            let (csv, columns) = settings::columns(&args);
+            let series = read_series(&csv, &columns)?;
+            (build_config(&args, csv, columns, &series)?, series)
+        }
     };
-    let series = read_series(Path::new(&config.csv), &config.columns)?;
     settings::describe(&config, &series);
     // Everything is read and checked before the artifacts directory is touched.
     if !args.resume

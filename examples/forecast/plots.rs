@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn_lstm_programs::Result;
 use burn_lstm_programs::forecast::evaluation::Backtest;
 use burn_lstm_programs::forecast::inference::Predictor;
-use burn_lstm_programs::forecast::time::Stamp;
+use burn_lstm_programs::forecast::time::{Stamp, StampFormat, Step};
 use burn_lstm_programs::forecast::{ForecastConfig, Series};
 use burn_lstm_programs::plot::{Chart, Series as Line, draw_chart, palette};
 
@@ -38,24 +38,16 @@ pub fn draw(
 /// numbers themselves otherwise.
 fn axis(series: &Series) -> (impl Fn(&Stamp) -> f64 + '_, String) {
     let origin = series.stamps[0];
-    let label = match (origin, series.step) {
-        (Stamp::Moment(moment), Some(step)) if step.calendar_season().is_some_and(|_| matches!(step, burn_lstm_programs::forecast::time::Step::Seconds(s) if s < 86_400)) => {
+    let label = match (origin, series.step, series.format) {
+        (Stamp::Moment(moment), Some(Step::Seconds(seconds)), _) if seconds < 86_400 => {
             format!("days since {}", moment.format("%Y-%m-%d"))
         }
-        (Stamp::Moment(_), _) => "year".to_string(),
-        _ => config_time_label(series),
+        (Stamp::Moment(_), _, _) => "year".to_string(),
+        (_, _, StampFormat::Row) => "row".to_string(),
+        _ => "time".to_string(),
     };
-    (
-        move |stamp: &Stamp| stamp.axis_value(series.step, &origin),
-        label,
-    )
-}
-
-fn config_time_label(series: &Series) -> String {
-    match series.format {
-        burn_lstm_programs::forecast::time::StampFormat::Row => "row".into(),
-        _ => "time".into(),
-    }
+    let position = move |stamp: &Stamp| stamp.axis_value(series.step, &origin);
+    (position, label)
 }
 
 fn backtest_plot(

@@ -112,11 +112,9 @@ pub fn read_series(path: &Path, columns: &Columns) -> Result<Series> {
     Ok(series)
 }
 
-/// The run's configuration: the data's columns, season, window and split, the model and
-/// its training. Reads the data to size them.
-pub fn build_config(args: &Args) -> Result<ForecastConfig> {
+/// The file and the columns the command line names.
+pub fn columns(args: &Args) -> (PathBuf, Columns) {
     let csv = args.csv.clone().expect("required by the parser");
-    let horizon = args.horizon.expect("required by the parser") as usize;
     let columns = Columns {
         targets: args.target.clone(),
         time: args.time.clone(),
@@ -126,7 +124,18 @@ pub fn build_config(args: &Args) -> Result<ForecastConfig> {
             FillChoice::None => Fill::None,
         }),
     };
-    let series = Series::read(&csv, &columns)?;
+    (csv, columns)
+}
+
+/// The run's configuration: the data's season, window and split, the model and its
+/// training, sized from the `series` read from `csv`.
+pub fn build_config(
+    args: &Args,
+    csv: PathBuf,
+    columns: Columns,
+    series: &Series,
+) -> Result<ForecastConfig> {
+    let horizon = args.horizon.expect("required by the parser") as usize;
     for (name, value) in [
         ("--epochs", args.epochs),
         ("--hidden", args.hidden),
@@ -161,7 +170,7 @@ pub fn build_config(args: &Args) -> Result<ForecastConfig> {
         TransformChoice::Log => true,
         TransformChoice::None => false,
     };
-    let features = Features::fit(&series, &split, (window, horizon), season, log);
+    let features = Features::fit(series, &split, (window, horizon), season, log);
     let quantiles = if args.quantiles {
         vec![0.1, 0.5, 0.9]
     } else {
