@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::baselines::{LinearAr, ets, persistence, seasonal_naive};
 use super::data::Series;
 use super::features::{Features, Split};
-use super::inference::Predictor;
+use super::inference::{Forecasts, Predictor};
 
 /// The part of a series a backtest runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,18 +54,6 @@ pub struct Scores {
     pub mase: f64,
     /// For the model's interval: the share of actual values inside it.
     pub coverage: Option<f64>,
-}
-
-/// One method's forecasts from every origin: `[origin][step]`, and interval bounds when it
-/// gives them.
-#[derive(Clone, Debug, Default)]
-pub struct Forecasts {
-    /// The point forecasts.
-    pub point: Vec<Vec<f64>>,
-    /// The interval's lower bounds.
-    pub lower: Option<Vec<Vec<f64>>>,
-    /// The interval's upper bounds.
-    pub upper: Option<Vec<Vec<f64>>>,
 }
 
 /// A method's forecasts and scores for one target.

@@ -18,7 +18,6 @@ use burn::tensor::DType;
 use burn_lstm::files::write_atomic;
 
 use super::data::Series;
-use super::evaluation::Forecasts;
 use super::features::Features;
 use super::model::Forecaster;
 use crate::error::{Error, Result};
@@ -38,6 +37,18 @@ pub struct Predictor {
     /// The calibration of the interval: what its bounds move outwards, in units of a window's
     /// scale (see the module documentation); 0 until [`Predictor::calibrate`].
     pub widening: f64,
+}
+
+/// One method's forecasts from every origin: `[origin][step]`, and interval bounds when it
+/// gives them.
+#[derive(Clone, Debug, Default)]
+pub struct Forecasts {
+    /// The point forecasts.
+    pub point: Vec<Vec<f64>>,
+    /// The interval's lower bounds.
+    pub lower: Option<Vec<Vec<f64>>>,
+    /// The interval's upper bounds.
+    pub upper: Option<Vec<Vec<f64>>>,
 }
 
 /// Every target's forecast from one origin: `[target][step]`, and the interval's bounds.
