@@ -9,6 +9,17 @@ use burn_lstm::output::{OutputLayer, WeightLayout};
 
 const TOLERANCE: f64 = 1e-12;
 
+/// burn's CPU backends draw from one generator per process, and the tests of a file run on
+/// parallel threads: a test that seeds it and expects the same draws twice holds this lock,
+/// and so does every other test here that draws, so that none takes numbers in between.
+static RANDOM_DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn draw_alone() -> std::sync::MutexGuard<'static, ()> {
+    RANDOM_DRAWS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn max_difference(a: Tensor<2>, b: Tensor<2>) -> f64 {
     (a - b).abs().max().into_scalar::<f64>()
 }
@@ -50,6 +61,7 @@ fn loss_and_gradients(
 
 #[test]
 fn fused_cross_entropy_matches_burns_operations() {
+    let _alone = draw_alone();
     for layout in [WeightLayout::FeaturesByVocab, WeightLayout::VocabByFeatures] {
         for with_bias in [true, false] {
             for ignore in [None, Some(3)] {
@@ -76,6 +88,7 @@ fn fused_cross_entropy_matches_burns_operations() {
 
 #[test]
 fn logits_without_autodiff_match_burns_operations() {
+    let _alone = draw_alone();
     let device = Device::flex();
     let options = (&device, DType::F64);
     let normal = Distribution::Normal(0.0, 1.0);
