@@ -1,13 +1,16 @@
 //! What the example programs share: the backend and progress flags, choosing the device,
-//! the allocator, and turning an error into a sentence and a failure status.
+//! the allocator, the artifacts directory's start and end, and turning an error into a
+//! sentence and a failure status.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use burn::prelude::*;
-use burn_lstm_programs::Result;
 use burn_lstm_programs::backend::BackendChoice;
 use burn_lstm_programs::train::ProgressMode;
+use burn_lstm_programs::train::artifacts::{load_config, set_aside_previous_run};
+use burn_lstm_programs::{Error, Result};
 
 /// mimalloc keeps freed memory for reuse; the system allocator returns large blocks to the
 /// kernel and pays page faults to get them back, which costs LSTM training up to a third of
@@ -68,6 +71,33 @@ pub fn start_device(choice: Option<BackendChoice>) -> Result<(BackendChoice, Dev
     // SAFETY: called at the start of `main`, before any other thread exists.
     unsafe { std::env::set_var("BURN_DEVICE", backend.name()) };
     Ok((backend, backend.device()?))
+}
+
+/// Makes room for a new run in `artifacts`: unless the run resumes, an earlier one there is
+/// moved aside (never deleted) and the user is told where.
+pub fn make_room_for_run(artifacts: &Path, resume: bool) -> Result<()> {
+    if !resume && let Some(previous) = set_aside_previous_run(artifacts)? {
+        println!(
+            "an earlier run in {} was moved to {}",
+            artifacts.display(),
+            previous.display()
+        );
+    }
+    Ok(())
+}
+
+/// The configuration a trained run saved in `artifacts`, or an error that says to train one
+/// first (`how` says how).
+pub fn trained_config<C: burn::config::Config>(artifacts: &Path, how: &str) -> Result<C> {
+    let path = artifacts.join("config.json");
+    if !path.exists() {
+        return Err(Error::Training(format!(
+            "no trained model in {} ({} is missing); train one first{how}",
+            artifacts.display(),
+            path.display()
+        )));
+    }
+    load_config(&path)
 }
 
 /// Success, or the error as one sentence on standard error and a failure status.

@@ -33,7 +33,7 @@ use burn_lstm_programs::forecast::inference::{Predictor, write_forecast_csv};
 use burn_lstm_programs::forecast::training::{ForecastTask, Windows};
 use burn_lstm_programs::forecast::{ForecastConfig, Forecaster, Series};
 use burn_lstm_programs::train::Trainer;
-use burn_lstm_programs::train::artifacts::{load_config, save_config, set_aside_previous_run};
+use burn_lstm_programs::train::artifacts::{load_config, save_config};
 use burn_lstm_programs::{Error, Result};
 use clap::Parser;
 
@@ -68,15 +68,7 @@ fn run(args: Args) -> Result<()> {
     };
     settings::describe(&config, &series);
     // Everything is read and checked before the artifacts directory is touched.
-    if !args.resume
-        && let Some(previous) = set_aside_previous_run(&artifacts)?
-    {
-        println!(
-            "an earlier run in {} was moved to {}",
-            artifacts.display(),
-            previous.display()
-        );
-    }
+    common::make_room_for_run(&artifacts, args.resume)?;
     save_config(&config, &artifacts.join("config.json"))?;
     let predictor = train(&args, &config, &series, &artifacts, &device)?;
     // The calibration is part of the model: `--predict` reads it back.
@@ -210,15 +202,7 @@ fn write_forecast(
 /// `--predict`: the saved model forecasts past the end of the data (`--csv`: newer data of
 /// the same columns; else the file it was trained on).
 fn predict(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
-    let config_path = artifacts.join("config.json");
-    if !config_path.exists() {
-        return Err(Error::Training(format!(
-            "no trained model in {} ({} is missing); train one first, without --predict",
-            artifacts.display(),
-            config_path.display()
-        )));
-    }
-    let config: ForecastConfig = load_config(&config_path)?;
+    let config: ForecastConfig = common::trained_config(artifacts, ", without --predict")?;
     settings::check_predict_flags(args, &config)?;
     let csv = args
         .csv

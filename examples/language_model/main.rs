@@ -32,7 +32,7 @@ use burn_lstm_programs::data::Vocabulary;
 use burn_lstm_programs::models::{
     LanguageModel, NextTokenWindows, Sampling, StreamTask, WindowTask, generate,
 };
-use burn_lstm_programs::train::artifacts::{load_config, save_config, set_aside_previous_run};
+use burn_lstm_programs::train::artifacts::{load_config, save_config};
 use burn_lstm_programs::train::{TrainOutcome, Trainer};
 use burn_lstm_programs::{Error, Result};
 use clap::Parser;
@@ -289,15 +289,7 @@ fn prepare_artifacts(
     config: &LmConfig,
     vocab: &Vocabulary,
 ) -> Result<()> {
-    if !args.resume
-        && let Some(previous) = set_aside_previous_run(artifacts)?
-    {
-        println!(
-            "an earlier run in {} was moved to {}",
-            artifacts.display(),
-            previous.display()
-        );
-    }
+    common::make_room_for_run(artifacts, args.resume)?;
     save_config(config, &artifacts.join("config.json"))?;
     vocab.save(&artifacts.join("vocab.json"))
 }
@@ -307,15 +299,7 @@ fn load_artifacts(
     artifacts: &Path,
     device: &Device,
 ) -> Result<(LmConfig, Vocabulary, LanguageModel)> {
-    let config_path = artifacts.join("config.json");
-    if !config_path.exists() {
-        return Err(Error::Training(format!(
-            "no trained model in {} ({} is missing); train one first",
-            artifacts.display(),
-            config_path.display()
-        )));
-    }
-    let config: LmConfig = load_config(&config_path)?;
+    let config: LmConfig = common::trained_config(artifacts, "")?;
     let vocab = Vocabulary::load(&artifacts.join("vocab.json"))?;
     if vocab.len() != config.model.vocab_size {
         return Err(Error::format(
@@ -323,7 +307,7 @@ fn load_artifacts(
             format!(
                 "holds {} tokens but the model in {} was trained with {}: the vocabulary does not belong to this model",
                 vocab.len(),
-                config_path.display(),
+                artifacts.join("config.json").display(),
                 config.model.vocab_size
             ),
         ));

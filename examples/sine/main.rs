@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn_lstm::files::load_module;
 use burn_lstm_programs::backend::init_seeded;
 use burn_lstm_programs::models::{RegressionTask, SequenceRegressor};
-use burn_lstm_programs::train::artifacts::{load_config, save_config, set_aside_previous_run};
+use burn_lstm_programs::train::artifacts::{load_config, save_config};
 use burn_lstm_programs::train::{EpochRecord, Trainer};
 use burn_lstm_programs::{Error, Result};
 use clap::Parser;
@@ -124,15 +124,7 @@ fn run(args: Args) -> Result<()> {
         data.valid.len(),
         config.window
     );
-    if !args.resume
-        && let Some(previous) = set_aside_previous_run(&artifacts)?
-    {
-        println!(
-            "an earlier run in {} was moved to {}",
-            artifacts.display(),
-            previous.display()
-        );
-    }
+    common::make_room_for_run(&artifacts, args.resume)?;
     save_config(&config, &artifacts.join("config.json"))?;
     let (model, history) = train(&args, &config, &data, &artifacts, &device)?;
     report(&model, &data, &device);
@@ -200,15 +192,7 @@ fn report(model: &SequenceRegressor, data: &SineData, device: &Device) {
 
 /// `--predict`: load the saved model and configuration, report and plot.
 fn predict(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
-    let config_path = artifacts.join("config.json");
-    if !config_path.exists() {
-        return Err(Error::Training(format!(
-            "no trained model in {} ({} is missing); train one first, without --predict",
-            artifacts.display(),
-            config_path.display()
-        )));
-    }
-    let config: SineConfig = load_config(&config_path)?;
+    let config: SineConfig = common::trained_config(artifacts, ", without --predict")?;
     let model = load_module(config.model.try_init(device)?, &artifacts.join("model.bpk"))?;
     let data = load_data(&config)?;
     println!(

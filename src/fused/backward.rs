@@ -1,11 +1,12 @@
 //! The fused layer's backward pass on the host (what it computes: [`super::layer`]).
 
 use super::elementwise::{activated_rows, cell_gradient_rows, elementwise_isa};
-use super::forward::{Saved, StepAt};
+use super::forward::Saved;
 use super::host::{Elem, RowShared, matmul};
 use super::kernel::Isa;
 use super::layer::{LayerDims, LayerGradients, PackedWeights, StateRows, Wanted, copy_row};
 use super::packed::{PackedRhs, ROWS_PER_TASK};
+use super::schedule::StepAt;
 
 /// The gradients of a layer call from those of its results (`None`: zero).
 ///
@@ -248,19 +249,11 @@ impl<'a, E: Elem> BackwardUnit<'a, E> {
             ],
         };
         let mut unit = self.start(d, first, rows);
+        // Backwards in time the unit's last steps may have no row running yet.
         for step in (0..dims.steps).rev() {
-            let active = schedule.active((first, rows), step);
-            if active == 0 {
-                continue;
+            if let Some(at) = schedule.at(d, (first, rows), step) {
+                self.step(&at, &mut unit, &mut sums);
             }
-            let at = StepAt {
-                direction: d,
-                first,
-                step,
-                active,
-                aligned: schedule.aligned(d, first, active),
-            };
-            self.step(&at, &mut unit, &mut sums);
         }
         for i in 0..rows {
             let row = d * dims.batch + schedule.original(first + i);

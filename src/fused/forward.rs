@@ -9,7 +9,7 @@ use super::layer::{
 };
 use super::packed::{LhsPart, PackedRhs};
 use super::pool::{self, Pooled};
-use super::schedule::Schedule;
+use super::schedule::{Schedule, StepAt};
 
 /// What the backward pass needs from a training forward pass.
 #[derive(Debug)]
@@ -236,18 +236,6 @@ struct ForwardUnit<'a, E> {
     pub(crate) buffers: &'a ForwardBuffers<'a, E>,
 }
 
-/// Where a unit is at one step: its direction, its block's first row, the step, how many of
-/// its rows are still running, and whether those share a time (then they are contiguous in
-/// every buffer).
-#[derive(Clone, Copy)]
-pub(crate) struct StepAt {
-    pub(crate) direction: usize,
-    pub(crate) first: usize,
-    pub(crate) step: usize,
-    pub(crate) active: usize,
-    pub(crate) aligned: bool,
-}
-
 /// A forward unit's own rows across its steps, in internal row order.
 struct UnitRows<E> {
     /// `[rows, Hout]`, `[rows, H]`: the state.
@@ -268,17 +256,10 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
     fn run(&self, d: usize, (first, rows): (usize, usize)) {
         let schedule = self.schedule;
         let mut unit = self.start(d, first, rows);
+        // Rows are sorted longest first: once none is running, none runs later.
         for step in 0..self.dims.steps {
-            let active = schedule.active((first, rows), step);
-            if active == 0 {
+            let Some(at) = schedule.at(d, (first, rows), step) else {
                 break;
-            }
-            let at = StepAt {
-                direction: d,
-                first,
-                step,
-                active,
-                aligned: schedule.aligned(d, first, active),
             };
             self.step(&at, &mut unit);
         }

@@ -96,11 +96,10 @@ impl<E: Elem> PackedRhs<E> {
         uses: usize,
         rows: usize,
     ) -> Self {
-        let k: usize = parts.iter().map(|part| part.rows).sum();
         // Packing a right-hand side for one or two products costs more than it saves, whatever
         // the kernel (generation calls the layer for one step at a time).
         let kernel = match uses >= MIN_USES_TO_PACK {
-            true => product_kernel::<E>(rows, k, n),
+            true => product_kernel(rows, &parts, n),
             false => CpuKernel::Gemm,
         };
         Self::pack_for(kernel, parts, n)
@@ -317,49 +316,53 @@ pub(crate) struct LhsPart<'a, E> {
     pub k: usize,
 }
 
-/// The kernel for products of about `m` rows against a packed `[k, n]`: the one the planner
-/// measured fastest for the shape's class (timing each candidate on a product of this shape,
-/// with made-up values, the first time the class is met).
-fn product_kernel<E: Elem>(m: usize, k: usize, n: usize) -> CpuKernel {
+/// The kernel for products of about `m` rows against `parts` stacked (`[k, n]`): the one the
+/// planner measured fastest for the shape's class, timing each candidate the first time the
+/// class is met on a product of this shape against these very matrices (made-up left-hand
+/// side). The matrices matter, not only the shape: the `gemm` crate reads them as they are, and
+/// a transposed view (the backward pass's `W_xᵀ`) runs at another speed than a row-major one,
+/// while the tiles pack either alike. So the class names the layout too.
+fn product_kernel<E: Elem>(m: usize, parts: &[MatrixRef<E>], n: usize) -> CpuKernel {
+    let k: usize = parts.iter().map(|part| part.rows).sum();
+    let transposed = parts.iter().any(|part| part.strides.1 != 1);
     let class = format!(
-        "product {:?} m≤{} k≤{} n≤{}",
+        "product {:?} m≤{} k≤{} n≤{}{}",
         E::dtype(),
         size_class(m),
         size_class(k),
-        size_class(n)
+        size_class(n),
+        if transposed { " (rhs transposed)" } else { "" }
     );
     let mut trial: Option<Trial<E>> = None;
     kernel::plan(&class, |kernel| {
         trial
-            .get_or_insert_with(|| Trial::new(m.max(1), k, n))
+            .get_or_insert_with(|| Trial::new(m.max(1), parts.to_vec(), n))
             .run(kernel)
     })
 }
 
-/// A product of one shape, ready to be run by each candidate kernel.
+/// A product of one shape against given matrices, ready to be run by each candidate kernel.
 struct Trial<E> {
     m: usize,
+    /// `[m, k]`, row-major: its columns are split as the right-hand side's rows are.
     lhs: Vec<E>,
-    rhs: MatrixRef<E>,
+    rhs: Vec<MatrixRef<E>>,
+    n: usize,
     packed: Vec<(CpuKernel, PackedRhs<E>)>,
     dst: Vec<E>,
 }
 
 impl<E: Elem> Trial<E> {
-    fn new(m: usize, k: usize, n: usize) -> Self {
+    fn new(m: usize, rhs: Vec<MatrixRef<E>>, n: usize) -> Self {
+        let k: usize = rhs.iter().map(|part| part.rows).sum();
         // Values in [-1, 1): the timing does not depend on them, only denormals would.
         let value =
             |i: usize| E::from((i * 7919 % 2000) as f64 / 1000.0 - 1.0).expect("a small value");
-        let rhs = MatrixRef {
-            values: Arc::new((0..k * n).map(value).collect::<Vec<E>>().into()),
-            offset: 0,
-            strides: (n, 1),
-            rows: k,
-        };
         Self {
             m,
             lhs: (0..m * k).map(value).collect(),
             rhs,
+            n,
             packed: Vec::new(),
             dst: vec![E::zero(); m * n],
         }
@@ -369,21 +372,28 @@ impl<E: Elem> Trial<E> {
         let index = match self.packed.iter().position(|(k, _)| *k == kernel) {
             Some(index) => index,
             None => {
-                let (n, rhs) = (self.rhs.strides.0, self.rhs.clone());
-                self.packed
-                    .push((kernel, PackedRhs::pack_for(kernel, vec![rhs], n)));
+                let packed = PackedRhs::pack_for(kernel, self.rhs.clone(), self.n);
+                self.packed.push((kernel, packed));
                 self.packed.len() - 1
             }
         };
         let packed = &self.packed[index].1;
-        packed.multiply(
-            &mut self.dst,
-            packed.n,
-            false,
-            &self.lhs,
-            (packed.k, 1),
-            self.m,
-        );
+        let mut first_column = 0;
+        let lhs_parts: Vec<LhsPart<'_, E>> = self
+            .rhs
+            .iter()
+            .map(|part| {
+                let lhs_part = LhsPart {
+                    values: &self.lhs[first_column..],
+                    row: packed.k,
+                    col: 1,
+                    k: part.rows,
+                };
+                first_column += part.rows;
+                lhs_part
+            })
+            .collect();
+        packed.multiply_parts(&mut self.dst, self.n, false, &lhs_parts, self.m);
     }
 }
 
@@ -526,5 +536,44 @@ mod tests {
         // kernel is forced.
         let plain = PackedRhs::pack(rhs, 64, 1, 12);
         assert_eq!(plain.kernel(), CpuKernel::Gemm);
+    }
+
+    /// A transposed right-hand side (the backward's `W_xᵀ`) is a class of its own, timed on
+    /// the transposed matrix itself by every candidate, and the kernel chosen for it computes
+    /// the product through the transposing strides.
+    #[test]
+    fn a_transposed_right_hand_side_is_timed_as_it_is() {
+        let (m, k, n) = (5, 24, 40);
+        // `values` holds `[n, k]` row-major; read through strides `(1, k)` it is `[k, n]`.
+        let values: Vec<f32> = (0..n * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let rhs = MatrixRef {
+            values: Arc::new(HostValues::from(values.clone())),
+            offset: 0,
+            strides: (1, k),
+            rows: k,
+        };
+        let packed = PackedRhs::pack(rhs, n, MIN_USES_TO_PACK, m);
+        let class = "product F32 m≤8 k≤32 n≤64 (rhs transposed)";
+        if kernel::forced().is_none() {
+            let decision = kernel::kernel_decisions()
+                .into_iter()
+                .find(|d| d.class == class)
+                .expect("the transposed class's decision is recorded");
+            assert_eq!(decision.kernel, packed.kernel());
+            let candidates = CpuKernel::available().len();
+            assert_eq!(
+                decision.timings.len(),
+                if candidates > 1 { candidates } else { 0 }
+            );
+        }
+        let lhs: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+        let mut dst = vec![0.0f32; m * n];
+        packed.multiply(&mut dst, n, false, &lhs, (k, 1), m);
+        for r in 0..m {
+            for j in 0..n {
+                let expected: f32 = (0..k).map(|kk| lhs[r * k + kk] * values[j * k + kk]).sum();
+                assert_eq!(dst[r * n + j], expected, "row {r} column {j}");
+            }
+        }
     }
 }

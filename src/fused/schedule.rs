@@ -108,6 +108,24 @@ impl Schedule {
         }
     }
 
+    /// Where direction `d` of the block `(first, rows)` stands at `step`; `None` when none of
+    /// its rows is that long.
+    pub(crate) fn at(
+        &self,
+        d: usize,
+        (first, rows): (usize, usize),
+        step: usize,
+    ) -> Option<StepAt> {
+        let active = self.active((first, rows), step);
+        (active > 0).then(|| StepAt {
+            direction: d,
+            first,
+            step,
+            active,
+            aligned: self.aligned(d, first, active),
+        })
+    }
+
     /// Whether the first `active` rows of the block are at the same time at every step.
     pub(crate) fn aligned(&self, direction: usize, first: usize, active: usize) -> bool {
         direction == 0
@@ -184,4 +202,16 @@ impl Schedule {
         }
         reordered
     }
+}
+
+/// Where a unit is at one step: its direction, its block's first row, the step, how many of
+/// its rows are still running, and whether those share a time (then they are contiguous in
+/// every buffer).
+#[derive(Clone, Copy)]
+pub(crate) struct StepAt {
+    pub(crate) direction: usize,
+    pub(crate) first: usize,
+    pub(crate) step: usize,
+    pub(crate) active: usize,
+    pub(crate) aligned: bool,
 }
