@@ -6,8 +6,9 @@
 //! widest vectors promise: AMD's Zen 4 runs 512-bit instructions as two 256-bit halves, Intel's
 //! cores lower their clock under 512-bit work, and small products favour a kernel with little
 //! set-up. So, as cuDNN's algorithm search or FFTW's planner do, the first product of each
-//! shape class times every candidate on that shape and the fastest serves that class for the
-//! rest of the process ([`Planner`]); the element-wise passes (gate activations, state updates,
+//! shape class times every candidate on that shape, against that product's own right-hand side
+//! (the `gemm` crate reads a transposed view at another speed than a row-major one), and the
+//! fastest serves that class for the rest of the process ([`Planner`]); the element-wise passes (gate activations, state updates,
 //! softmax) are timed once the same way.
 //!
 //! `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm` forces one kernel for every packed product and
@@ -163,7 +164,8 @@ pub(crate) fn forced() -> Option<CpuKernel> {
 /// What a shape class was given, and the timings it was chosen by.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelDecision {
-    /// The class: `product f32 m≤32 k≤512 n≤1024`, or `element-wise f32`.
+    /// The class: `product F32 m≤32 k≤512 n≤1024`, `product F32 m≤256 k≤1024 n≤256 (rhs
+    /// transposed)`, or `element-wise F32 (gates)`.
     pub class: String,
     /// The kernel that serves it.
     pub kernel: CpuKernel,
