@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::program::{run, text};
+use common::program::{assert_succeeded_saying, run, text};
 use serde_json::Value;
 
 /// A monthly series: a trend, a 12-month season and a little deterministic noise.
@@ -161,12 +161,7 @@ fn newest_first_files_are_turned_around_and_gaps_are_filled_only_when_asked() {
         ]
         .concat(),
     );
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("newest first"),
-        "{}",
-        text(&output)
-    );
+    assert_succeeded_saying(&output, "newest first");
     // Two months missing in the middle.
     let with_gap: Vec<&str> = full
         .lines()
@@ -209,12 +204,7 @@ fn newest_first_files_are_turned_around_and_gaps_are_filled_only_when_asked() {
         ]
         .concat(),
     );
-    assert!(filled.status.success(), "{}", text(&filled));
-    assert!(
-        String::from_utf8_lossy(&filled.stdout).contains("filled by linear interpolation"),
-        "{}",
-        text(&filled)
-    );
+    assert_succeeded_saying(&filled, "filled by linear interpolation");
 }
 
 /// The program's one-line error for a file of `contents`, with `target`, `horizon` and

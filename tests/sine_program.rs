@@ -13,7 +13,7 @@ use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm_programs::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
 };
-use common::program::{run, text};
+use common::program::{assert_succeeded_saying, run, text};
 
 #[test]
 fn a_short_seeded_run_lowers_the_loss_a_hundredfold() {
@@ -228,12 +228,7 @@ fn bad_input_leaves_an_earlier_run_untouched() {
         "sine",
         &["--epochs", "1", "--hidden", "8", "--artifacts", art],
     );
-    assert!(third.status.success(), "{}", text(&third));
-    assert!(
-        String::from_utf8_lossy(&third.stdout).contains("run.previous.2"),
-        "{}",
-        text(&third)
-    );
+    assert_succeeded_saying(&third, "run.previous.2");
     assert_eq!(
         fs::read(dir.path().join("run.previous/model.bpk")).unwrap(),
         model,

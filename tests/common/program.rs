@@ -38,3 +38,13 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Asserts that the program succeeded and that its standard output says `phrase`.
+pub fn assert_succeeded_saying(output: &Output, phrase: &str) {
+    assert!(output.status.success(), "{}", text(output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(phrase),
+        "no {phrase:?} in the output: {}",
+        text(output)
+    );
+}
