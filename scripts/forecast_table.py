@@ -1,15 +1,14 @@
 """The forecasting table: the forecast program and its baselines on six real series (the
-committed files of tests/data/series, from PyPI wheels: scripts/make_series.py), beside the
-same model and data handling in PyTorch (scripts/forecast_torch.py), with one set of default
-settings for every series.
+committed files of tests/data/series, from PyPI wheels: scripts/make_series.py), with one set
+of default settings for every series.
 
     python3 scripts/forecast_table.py                    # build, run all, print the table
     python3 scripts/forecast_table.py --part validation  # the validation part's scores instead
-    python3 scripts/forecast_table.py --torch .venv-torch/bin/python --only airline
+    python3 scripts/forecast_table.py --only airline
 
 Per series: MASE and sMAPE (%) on the test part's rolling-origin backtest of ours, persistence,
-seasonal naive, the linear autoregression on the same window, ETS (augurs) and the PyTorch
-LSTM; ours' 80% interval coverage; the training wall time. Then the medians over the series
+seasonal naive, the linear autoregression on the same window, ETS (augurs), Holt-Winters,
+Theta; ours' 80% interval coverage; the program's wall time. Then the medians over the series
 and the targets. Results in target/forecast/<series>/ (metrics.json, forecast.csv, plots).
 """
 import argparse
@@ -34,13 +33,13 @@ SERIES = [
     {"name": "macro", "csv": "macro.csv", "time": "quarter", "target": "unemp", "horizon": 8,
      "covariates": "infl,tbilrate"},
 ]
-BASELINES = ["persistence", "seasonal naive", "linear AR", "ETS"]
+BASELINES = ["persistence", "seasonal naive", "linear AR", "ETS", "Holt-Winters", "Theta"]
 
 
 def run_ours(series, out, extra):
     command = [str(ROOT / "target/release/examples/forecast"), "--csv", str(DATA / series["csv"]),
                "--time", series["time"], "--target", series["target"],
-               "--horizon", str(series["horizon"]), "--quantiles", "--progress", "none",
+               "--horizon", str(series["horizon"]), "--progress", "none",
                "--artifacts", str(out)] + extra
     if "covariates" in series:
         command += ["--covariates", series["covariates"]]
@@ -51,19 +50,9 @@ def run_ours(series, out, extra):
     return time.perf_counter() - started, json.loads((out / "metrics.json").read_text())
 
 
-def run_torch(python, series, out, part):
-    command = [python, str(ROOT / "scripts/forecast_torch.py"), "--run", str(out), "--part", part]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        print(f"{series['name']}: PyTorch failed: {result.stderr[-400:]}", file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["test", "validation"], default="test")
-    parser.add_argument("--torch", default=None, help="a Python with PyTorch")
     parser.add_argument("--only", default=None)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("extra", nargs="*", help="flags passed to every run of the program")
@@ -79,8 +68,7 @@ def main():
         seconds, metrics = run_ours(series, out, args.extra)
         target = metrics[args.part][0]
         scores = {m["method"]: m["scores"] for m in target["methods"]}
-        torch = run_torch(args.torch, series, out, args.part) if args.torch else None
-        rows.append((series, metrics, scores, torch, seconds))
+        rows.append((series, metrics, scores, seconds))
     print_table(rows, args.part)
 
 
@@ -90,30 +78,29 @@ def cell(scores):
 
 def print_table(rows, part):
     print(f"\nMASE / sMAPE % on the {part} part (rolling origins; lower is better)\n")
-    print("| series | n | H | season | ours | persistence | seasonal naive | linear AR | ETS "
-          "| PyTorch LSTM | ours' 80% coverage | wall s |")
-    print("| --- |" + " --- |" * 11)
-    for series, metrics, scores, torch, seconds in rows:
+    print("| series | n | H | season | ours | " + " | ".join(BASELINES)
+          + " | ours' 80% coverage | wall s |")
+    print("| --- |" + " --- |" * (6 + len(BASELINES)))
+    for series, metrics, scores, seconds in rows:
         ours = scores["LSTM (ours)"]
         coverage = f"{100 * ours['coverage']:.0f}%" if ours.get("coverage") is not None else "–"
-        print(f"| {series['name']} | {metrics['rows']} | {metrics['horizon']} "
-              f"| {metrics['season'] or '–'} | **{cell(ours)}** | "
+        season = metrics["seasons"][0]
+        print(f"| {series['name']} | {season['rows']} | {metrics['horizon']} "
+              f"| {season['season'] or '–'} | **{cell(ours)}** | "
               + " | ".join(cell(scores.get(b)) for b in BASELINES)
-              + f" | {cell(torch)} | {coverage} | {seconds:.1f} |")
+              + f" | {coverage} | {seconds:.1f} |")
     if not rows:
         return
-    median = lambda name: statistics.median(s[name]["mase"] for _, _, s, _, _ in rows if name in s)
+    median = lambda name: statistics.median(s[name]["mase"] for _, _, s, _ in rows if name in s)
     best = {b: median(b) for b in BASELINES}
     ours = median("LSTM (ours)")
-    torch = [t["mase"] for *_, t, _ in rows if t]
-    print(f"\nmedian MASE: ours {ours:.3f}; " + ", ".join(f"{b} {v:.3f}" for b, v in best.items())
-          + (f"; PyTorch LSTM {statistics.median(torch):.3f}" if torch else ""))
+    print(f"\nmedian MASE: ours {ours:.3f}; " + ", ".join(f"{b} {v:.3f}" for b, v in best.items()))
     beats = all(s["LSTM (ours)"]["mase"] < min(s["persistence"]["mase"], s["seasonal naive"]["mase"])
-                for _, _, s, _, _ in rows)
+                for _, _, s, _ in rows)
     print(f"ours beats persistence and seasonal naive on every series: {beats}")
     print(f"ours within 10% of the best baseline's median MASE ({min(best.values()):.3f}): "
           f"{ours <= 1.1 * min(best.values())}")
-    coverages = [s["LSTM (ours)"]["coverage"] for _, _, s, _, _ in rows]
+    coverages = [s["LSTM (ours)"]["coverage"] for _, _, s, _ in rows]
     print("80% interval coverage: " + ", ".join(f"{100 * c:.0f}%" for c in coverages))
 
 

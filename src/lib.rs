@@ -80,7 +80,7 @@ mod recurrence;
 mod state;
 
 /// The CPU kernels of the fused layer (flex, ndarray) and how one is chosen: measured per
-/// shape class on first use, or forced with `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm`.
+/// shape class on first use, or forced with `BURN_LSTM_KERNEL=auto|fastest|avx512|avx2|gemm`.
 ///
 /// ```
 /// use burn_lstm::cpu::{CpuKernel, kernel_choice, kernel_decisions};

@@ -60,7 +60,7 @@ fn forward_reports_a_bad_kernel_variable() {
         text.starts_with(&format!("{KERNEL_VARIABLE}={value}: ")),
         "{text}"
     );
-    let reason_named = text.contains("expected auto, avx512, avx2 or gemm")
+    let reason_named = text.contains("expected auto, fastest, avx512, avx2 or gemm")
         || text.contains("this CPU does not run");
     assert!(reason_named, "{text}");
     assert_eq!(kernel_choice(), Err(text));

@@ -1,20 +1,23 @@
-//! Forecasting your own series: train an LSTM on a CSV file's columns, backtest it on the
-//! series' last part beside the forecasts a practitioner tries first, and forecast past the
-//! end, in the series' own units.
+//! Forecasting your own series — one, or a collection of many with one LSTM across them:
+//! backtest it on each series' last part beside the forecasts a practitioner tries first, and
+//! forecast past the end, in the series' own units.
 //!
 //! ```text
 //! cargo run --release --example forecast -- --csv tests/data/series/airline.csv \
-//!     --time month --target passengers --horizon 12 --quantiles
+//!     --time month --target passengers --horizon 12
+//! cargo run --release --example forecast -- --csv sales.csv --id store --time week \
+//!     --target units --horizon 8
 //! cargo run --release --example forecast -- --csv macro.csv --time quarter --target unemp \
 //!     --covariates infl,tbilrate --horizon 8
 //! cargo run --release --example forecast -- --predict --csv newer.csv --artifacts DIR
 //! ```
 //!
-//! The series is split by time into training, validation (early stopping) and test parts
-//! (sizes from the horizon, printed); the test part is never used to train, stop or scale.
-//! Artifacts go to `artifacts/forecast/<file>/` (or `--artifacts DIR`): `config.json`,
-//! `model.bpk`, `metrics.json` (every method's MAE, RMSE, sMAPE, MASE on the test part),
-//! `forecast.csv`, `backtest.png`, `forecast.png`, `metrics.csv` and `checkpoint/`.
+//! A run has two stages (`burn_lstm_programs::forecast::stages`): models trained on each
+//! series' training part, early stopping on its validation part and scored on its test part
+//! (never used to train, stop or calibrate); then the final models, trained on all the data,
+//! write the forecast. Artifacts go to `artifacts/forecast/<file>/` (or `--artifacts DIR`):
+//! `config.json`, `metrics.json`, `forecast.csv`, `baselines.csv`, plots, and each member's
+//! folder (`member-N/`, `evaluation/member-N/`) with its model and checkpoints.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -26,18 +29,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use burn::prelude::*;
-use burn_lstm::files::load_module;
-use burn_lstm_programs::backend::init_seeded;
-use burn_lstm_programs::forecast::evaluation::{Backtest, Part};
-use burn_lstm_programs::forecast::inference::{Predictor, write_forecast_csv};
-use burn_lstm_programs::forecast::training::{ForecastTask, Windows};
-use burn_lstm_programs::forecast::{ForecastConfig, Forecaster, Series};
-use burn_lstm_programs::train::Trainer;
+use burn_lstm_programs::forecast::inference::{Predictor, write_baselines_csv, write_forecast_csv};
+use burn_lstm_programs::forecast::stages::Run;
+use burn_lstm_programs::forecast::training::Origin;
+use burn_lstm_programs::forecast::{Collection, ForecastConfig};
 use burn_lstm_programs::train::artifacts::{load_config, save_config};
 use burn_lstm_programs::{Error, Result};
 use clap::Parser;
 
-use settings::{Args, build_config, read_series};
+use settings::{Args, build_config, read_collection};
 
 fn main() -> ExitCode {
     common::exit_with(run(Args::parse()))
@@ -53,46 +53,67 @@ fn run(args: Args) -> Result<()> {
         return predict(&args, &artifacts, &device);
     }
     println!("burn-lstm forecast on {backend}: {device:?}");
-    let (config, series) = match args.resume {
+    let (config, mut collection) = match args.resume {
         true => {
             let config = load_config::<ForecastConfig>(&artifacts.join("config.json"))
                 .map_err(|err| Error::Training(format!("cannot resume: {err}")))?;
-            let series = read_series(Path::new(&config.csv), &config.columns)?;
-            (config, series)
+            let collection = read_collection(Path::new(&config.csv), &config.columns)?;
+            (config, collection)
         }
         false => {
             let (csv, columns) = settings::columns(&args);
-            let series = read_series(&csv, &columns)?;
-            (build_config(&args, csv, columns, &series)?, series)
+            let collection = read_collection(&csv, &columns)?;
+            (build_config(&args, csv, columns, &collection)?, collection)
         }
     };
-    settings::describe(&config, &series);
+    settings::describe(&config, &collection);
+    let short: Vec<String> = settings::too_short(&config, &collection)
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    collection.series.retain(|s| !short.contains(&s.name));
     // Everything is read and checked before the artifacts directory is touched.
     common::make_room_for_run(&artifacts, args.resume)?;
     save_config(&config, &artifacts.join("config.json"))?;
-    let predictor = train(&args, &config, &series, &artifacts, &device)?;
-    // The calibration is part of the model: `--predict` reads it back.
-    let config = config.with_widening(predictor.widening);
-    save_config(&config, &artifacts.join("config.json"))?;
-    let backtest = |part: Part| -> Vec<Backtest> {
-        (0..config.columns.targets.len())
-            .map(|target| {
-                Backtest::run(
-                    &series,
-                    &config.split,
-                    &config.features,
-                    &predictor,
-                    (target, part),
-                )
-            })
-            .collect()
+    let stages = Run {
+        collection: &collection,
+        config: &config,
+        artifacts: &artifacts,
+        device: &device,
+        progress: args.run.progress.mode(),
+        resume: args.resume,
     };
-    let (validation, backtests) = (backtest(Part::Validation), backtest(Part::Test));
-    report::print_backtests(&config, &backtests);
-    let metrics = artifacts.join("metrics.json");
-    report::write_metrics(&metrics, &config, &series, [&validation, &backtests])?;
-    write_forecast(&config, &series, &predictor, &artifacts)?;
-    plots::draw(&config, &series, &backtests, &predictor, &artifacts);
+    let evaluation = stages.evaluate()?;
+    if let Some(predictor) = &evaluation.predictor {
+        let seasons: Vec<_> = predictor.profiles.iter().map(|p| &p.season).collect();
+        settings::describe_seasons(&seasons);
+    }
+    report::describe_parts(&collection, &evaluation.parts);
+    // The selection is part of the model: `--predict` reads it back.
+    let selected = config
+        .clone()
+        .with_selection(Some(evaluation.selection.clone()));
+    save_config(&selected, &artifacts.join("config.json"))?;
+    report::print_backtests(&collection, &evaluation.test, config.features.horizon);
+    report::write_metrics(
+        &artifacts.join("metrics.json"),
+        &config,
+        &collection,
+        &evaluation,
+    )?;
+    let predictor = stages.refit(&evaluation.selection)?;
+    let baselines = stages.baselines_past_end(&predictor.profiles);
+    write_forecasts(&config, &collection, &predictor, &artifacts)?;
+    let path = artifacts.join("baselines.csv");
+    write_baselines_csv(
+        &path,
+        &collection,
+        &baselines,
+        (config.columns.id.as_deref(), config.columns.time.as_deref()),
+        config.features.horizon,
+    )?;
+    println!("  wrote {}", path.display());
+    plots::draw(&config, &collection, &evaluation, &predictor, &artifacts);
     println!("artifacts: {}", artifacts.display());
     Ok(())
 }
@@ -106,132 +127,85 @@ fn default_artifacts(args: &Args) -> PathBuf {
     PathBuf::from("artifacts/forecast").join(name)
 }
 
-/// Trains (or resumes) the ensemble's members, each early stopping on the validation part
-/// (the best epoch's model is what each gives), then calibrates the interval there.
-fn train(
-    args: &Args,
+/// `forecast.csv` past the end of every series, and the first steps on the terminal.
+fn write_forecasts(
     config: &ForecastConfig,
-    series: &Series,
-    artifacts: &Path,
-    device: &Device,
-) -> Result<Predictor> {
-    let windows = Windows::training_and_validation(series, &config.features, &config.split);
-    println!(
-        "training {} member(s) on {} windows",
-        config.ensemble, windows.0.count
-    );
-    let mut models = Vec::with_capacity(config.ensemble);
-    for member in 0..config.ensemble {
-        let training = config
-            .training
-            .clone()
-            .with_seed(config.training.seed + member as u64);
-        let train_device = device.clone().autodiff();
-        train_device.seed(training.seed);
-        let model = init_seeded(training.seed, &train_device, |d| config.model.try_init(d))?;
-        let mut task = ForecastTask::new(
-            config.features.clone(),
-            config.model.quantiles.clone(),
-            windows.clone(),
-            config.batch_size,
-            &train_device,
-        );
-        let trainer = Trainer::new(training, member_dir(artifacts, member), &train_device)
-            .with_progress(args.run.progress.mode());
-        let outcome = trainer.fit(model, &mut task, args.resume)?;
-        let best = outcome
-            .state
-            .best_epoch
-            .map_or("the last".into(), |e| format!("epoch {e}'s"));
-        println!(
-            "  member {}: {} epochs in {:.1} s; {best} model (lowest validation loss) kept",
-            member + 1,
-            outcome.state.history.len(),
-            outcome.seconds
-        );
-        models.push(outcome.model.valid());
-    }
-    let mut predictor = predictor(config, models, device);
-    let (window, horizon) = (config.features.window, config.features.horizon);
-    let first = config.split.train_end.max(window);
-    predictor.calibrate(
-        series,
-        &(first..=config.split.valid_end - horizon).collect::<Vec<_>>(),
-    );
-    Ok(predictor)
-}
-
-/// Where member `member` of the ensemble keeps its model and checkpoints.
-fn member_dir(artifacts: &Path, member: usize) -> PathBuf {
-    artifacts.join(format!("member-{}", member + 1))
-}
-
-fn predictor(config: &ForecastConfig, models: Vec<Forecaster>, device: &Device) -> Predictor {
-    Predictor {
-        models,
-        features: config.features.clone(),
-        quantiles: config.model.quantiles.clone(),
-        point: config.model.point_index(),
-        device: device.clone(),
-        widening: config.widening,
-    }
-}
-
-/// `forecast.csv` past the end of the data, and its first steps on the terminal.
-fn write_forecast(
-    config: &ForecastConfig,
-    series: &Series,
+    collection: &Collection,
     predictor: &Predictor,
     artifacts: &Path,
 ) -> Result<()> {
-    let forecast = predictor.forecast(series);
+    let origins: Vec<Origin> = collection
+        .series
+        .iter()
+        .enumerate()
+        .map(|(series, s)| Origin {
+            series,
+            end: s.len(),
+        })
+        .collect();
+    let forecasts = predictor.forecasts(collection, &origins);
     let path = artifacts.join("forecast.csv");
-    let names = &config.columns.targets;
+    let columns = &config.columns;
     write_forecast_csv(
         &path,
-        series,
-        &forecast,
-        names,
+        collection,
+        &forecasts,
+        (
+            columns.id.as_deref(),
+            columns.time.as_deref(),
+            &columns.targets,
+        ),
         predictor.interval_percent(),
     )?;
-    report::print_forecast(config, series, &forecast, predictor.interval_percent());
+    report::print_forecasts(collection, &forecasts, predictor.interval_percent());
     println!("  wrote {}", path.display());
     Ok(())
 }
 
-/// `--predict`: the saved model forecasts past the end of the data (`--csv`: newer data of
-/// the same columns; else the file it was trained on).
+/// `--predict`: the saved models forecast past the end of the data (`--csv`: newer data of
+/// the same columns; else the input they were trained on).
 fn predict(args: &Args, artifacts: &Path, device: &Device) -> Result<()> {
     let config: ForecastConfig = common::trained_config(artifacts, ", without --predict")?;
     settings::check_predict_flags(args, &config)?;
+    let selection = config.selection.clone().ok_or_else(|| {
+        Error::Training(format!(
+            "the run in {} has not finished training (resume it with --resume)",
+            artifacts.display()
+        ))
+    })?;
     let csv = args
         .csv
         .clone()
         .unwrap_or_else(|| PathBuf::from(&config.csv));
-    let series = read_series(&csv, &config.columns)?;
-    if series.len() < config.features.window {
+    let collection = read_collection(&csv, &config.columns)?;
+    let short = settings::too_short(&config, &collection);
+    if let Some((name, rows)) = short.first() {
         return Err(Error::format(
             &csv,
             format!(
-                "{} rows, fewer than the model's window of {}",
-                series.len(),
-                config.features.window
+                "series `{name}` has {rows} rows, too few for the model's horizon of {} ({} \
+                 series in all are too short)",
+                config.features.horizon,
+                short.len()
             ),
         ));
     }
-    let models = (0..config.ensemble)
-        .map(|member| {
-            let path = member_dir(artifacts, member).join("model.bpk");
-            load_module(config.model.try_init(device)?, &path).map_err(Error::from)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let predictor = predictor(&config, models, device);
+    let stages = Run {
+        collection: &collection,
+        config: &config,
+        artifacts,
+        device,
+        progress: args.run.progress.mode(),
+        resume: false,
+    };
+    let predictor = stages.load(&selection)?;
     println!(
-        "loaded the {} member(s) of {} ({} rows of {})",
+        "loaded the {} member(s) of {} ({} series, {} rows in all, from {})",
         config.ensemble,
         artifacts.display(),
-        series.len(),
+        collection.series.len(),
+        collection.series.iter().map(|s| s.len()).sum::<usize>(),
         csv.display()
     );
-    write_forecast(&config, &series, &predictor, artifacts)
+    write_forecasts(&config, &collection, &predictor, artifacts)
 }

@@ -1,29 +1,51 @@
-//! The pictures, on the series' own time axis: the test part with every method's forecast
-//! from the last origin (`backtest.png`), and the forecast past the end with its interval
-//! (`forecast.png`). A missing font is a warning: everything else is written either way.
+//! The pictures, on the series' own time axis (ticks written as the file writes its stamps):
+//! a series' test part with every method's forecast from its last origin, each method in a
+//! colour of its own (`backtest-<series>.png`), and the forecast past the end with its interval
+//! (`forecast.png`; `forecast-<series>.png` for each of a collection's first series). A missing
+//! font is a warning: everything else is written either way.
 
 use std::path::{Path, PathBuf};
 
 use burn_lstm_programs::Result;
 use burn_lstm_programs::forecast::evaluation::Backtest;
 use burn_lstm_programs::forecast::inference::Predictor;
-use burn_lstm_programs::forecast::time::{Stamp, StampFormat, Step};
-use burn_lstm_programs::forecast::{ForecastConfig, Series};
-use burn_lstm_programs::plot::{Chart, Series as Line, draw_chart, palette};
+use burn_lstm_programs::forecast::stages::Evaluation;
+use burn_lstm_programs::forecast::time::{Stamp, StampFormat, Step, axis_tick};
+use burn_lstm_programs::forecast::training::Origin;
+use burn_lstm_programs::forecast::{Collection, ForecastConfig};
+use burn_lstm_programs::plot::{Chart, RGBColor, Series as Line, TickFormat, draw_chart, palette};
+
+/// Series of a collection drawn at most.
+const SERIES_DRAWN: usize = 3;
+
+/// Each method's colour: ours first, then the baselines in the order they are listed.
+const METHOD_COLORS: [RGBColor; 7] = [
+    palette::RED,
+    palette::BLUE,
+    palette::ORANGE,
+    palette::GREEN,
+    palette::PURPLE,
+    palette::BROWN,
+    palette::PINK,
+];
 
 pub fn draw(
     config: &ForecastConfig,
-    series: &Series,
-    backtests: &[Backtest],
+    collection: &Collection,
+    evaluation: &Evaluation,
     predictor: &Predictor,
     artifacts: &Path,
 ) {
     let result = (|| -> Result<Vec<PathBuf>> {
         let mut written = Vec::new();
-        for backtest in backtests {
-            written.push(backtest_plot(config, series, backtest, artifacts)?);
+        for backtest in evaluation.test.iter().take(SERIES_DRAWN) {
+            written.push(backtest_plot(config, collection, backtest, artifacts)?);
         }
-        written.push(forecast_plot(config, series, predictor, artifacts)?);
+        for series in 0..collection.series.len().min(SERIES_DRAWN) {
+            written.push(forecast_plot(
+                config, collection, series, predictor, artifacts,
+            )?);
+        }
         Ok(written)
     })();
     match result {
@@ -34,65 +56,95 @@ pub fn draw(
     }
 }
 
-/// The x axis: fractional years for dates (days since the start for steps under a day), the
-/// numbers themselves otherwise.
-fn axis(series: &Series) -> (impl Fn(&Stamp) -> f64 + '_, String) {
-    let origin = series.stamps[0];
-    let label = match (origin, series.step, series.format) {
-        (Stamp::Moment(moment), Some(Step::Seconds(seconds)), _) if seconds < 86_400 => {
-            format!("days since {}", moment.format("%Y-%m-%d"))
+/// The x axis of series `series`: fractional years for dates (days since its start for steps
+/// under a day), the numbers themselves otherwise; its label and its ticks' writing.
+struct Axis {
+    origin: Stamp,
+    step: Step,
+    label: String,
+    format: StampFormat,
+}
+
+impl Axis {
+    fn new(collection: &Collection, series: usize) -> Axis {
+        let origin = collection.series[series].stamps[0];
+        let label = match (origin, collection.step, collection.format) {
+            (Stamp::Moment(moment), Step::Seconds(seconds), _) if seconds < 86_400 => {
+                format!("days since {}", moment.format("%Y-%m-%d"))
+            }
+            (Stamp::Moment(_), _, _) => "time".to_string(),
+            (_, _, StampFormat::Row) => "row".to_string(),
+            _ => "time".to_string(),
+        };
+        Axis {
+            origin,
+            step: collection.step,
+            label,
+            format: collection.format,
         }
-        (Stamp::Moment(_), _, _) => "year".to_string(),
-        (_, _, StampFormat::Row) => "row".to_string(),
-        _ => "time".to_string(),
-    };
-    let position = move |stamp: &Stamp| stamp.axis_value(series.step, &origin);
-    (position, label)
+    }
+
+    fn x(&self, stamp: &Stamp) -> f64 {
+        stamp.axis_value(Some(self.step), &self.origin)
+    }
+
+    /// How a tick is written: as the file writes its stamps.
+    fn tick_format(&self) -> TickFormat {
+        let (origin, step, format) = (self.origin, self.step, self.format);
+        Box::new(move |x: &f64| axis_tick(*x, &origin, step, format))
+    }
+}
+
+/// A file name for a series: its name with anything but letters, digits, `-` and `_` as `_`.
+fn file_name(prefix: &str, series: &str) -> String {
+    let clean: String = series
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    format!("{prefix}-{clean}.png")
 }
 
 fn backtest_plot(
     config: &ForecastConfig,
-    series: &Series,
+    collection: &Collection,
     backtest: &Backtest,
     artifacts: &Path,
 ) -> Result<PathBuf> {
-    let (x, x_label) = axis(series);
-    let values = &series.targets[backtest.target];
-    let name = &config.columns.targets[backtest.target];
+    let series = &collection.series[backtest.series];
+    let axis = Axis::new(collection, backtest.series);
     let horizon = config.features.horizon;
     let origin = *backtest.origins.last().expect("a backtest has origins");
-    let from = config.split.valid_end.saturating_sub(2 * horizon);
+    let from = backtest.origins[0].saturating_sub(2 * horizon);
     let actual = (from..series.len())
-        .map(|i| (x(&series.stamps[i]), values[i]))
+        .map(|i| (axis.x(&series.stamps[i]), series.values[i]))
         .collect();
-    let mut lines = vec![Line::line("actual", actual, palette::GREY)];
-    let colors = [
-        palette::RED,
-        palette::BLUE,
-        palette::ORANGE,
-        palette::GREEN,
-        palette::GREY,
-    ];
+    let mut lines = vec![Line::line("actual", actual, palette::BLACK)];
     let last = backtest.origins.len() - 1;
-    for (method, color) in backtest.methods.iter().zip(colors) {
+    for (method, color) in backtest.methods.iter().zip(METHOD_COLORS) {
         let points = (0..horizon)
             .map(|h| {
                 (
-                    x(&series.stamps[origin + h]),
-                    method.forecasts.point[last][h],
+                    axis.x(&series.stamps[origin + h]),
+                    method.forecasts[last].point[h],
                 )
             })
             .collect();
         let label = format!("{} (MASE {:.2})", method.name, method.scores.mase);
         lines.push(Line::line(label, points, color));
     }
-    let path = artifacts.join(format!("backtest-{name}.png"));
+    let path = artifacts.join(file_name("backtest", &series.name));
     draw_chart(
         &Chart {
-            title: format!("{name}: test part, forecasts from its last origin"),
-            x_label,
-            y_label: name.clone(),
+            title: format!("{}: test part, forecasts from its last origin", series.name),
+            x_label: axis.label.clone(),
+            y_label: series.name.clone(),
             log_y: false,
+            x_format: Some(axis.tick_format()),
             series: lines,
         },
         &path,
@@ -102,46 +154,54 @@ fn backtest_plot(
 
 fn forecast_plot(
     config: &ForecastConfig,
-    series: &Series,
+    collection: &Collection,
+    index: usize,
     predictor: &Predictor,
     artifacts: &Path,
 ) -> Result<PathBuf> {
-    let (x, x_label) = axis(series);
-    let forecast = predictor.forecast(series);
-    let step = series.step.expect("two rows or more");
+    let series = &collection.series[index];
+    let axis = Axis::new(collection, index);
+    let origin = Origin {
+        series: index,
+        end: series.len(),
+    };
+    let forecast = predictor.forecasts(collection, &[origin]).remove(0);
     let last = series.stamps[series.len() - 1];
     let horizon = config.features.horizon;
     let future: Vec<f64> = (1..=horizon)
-        .map(|h| x(&last.after(step, h as u32).expect("in range")))
+        .map(|h| axis.x(&last.after(collection.step, h as u32).expect("in range")))
         .collect();
-    let name = &config.columns.targets[0];
     let from = series
         .len()
         .saturating_sub(4 * horizon.max(config.features.window / 2));
     let history = (from..series.len())
-        .map(|i| (x(&series.stamps[i]), series.targets[0][i]))
+        .map(|i| (axis.x(&series.stamps[i]), series.values[i]))
         .collect();
     let path_of = |values: &Vec<f64>| future.iter().copied().zip(values.iter().copied()).collect();
     let mut lines = vec![
         Line::line("data", history, palette::BLUE),
-        Line::line("forecast", path_of(&forecast.point[0]), palette::RED),
+        Line::line("forecast", path_of(&forecast.point), palette::RED),
     ];
     if let (Some(lower), Some(upper)) = (&forecast.lower, &forecast.upper) {
         let percent = predictor.interval_percent().unwrap_or(80.0);
         lines.push(Line::line(
             format!("{percent:.0}% interval"),
-            path_of(&lower[0]),
+            path_of(lower),
             palette::ORANGE,
         ));
-        lines.push(Line::line("", path_of(&upper[0]), palette::ORANGE));
+        lines.push(Line::line("", path_of(upper), palette::ORANGE));
     }
-    let path = artifacts.join("forecast.png");
+    let path = match collection.series.len() {
+        1 => artifacts.join("forecast.png"),
+        _ => artifacts.join(file_name("forecast", &series.name)),
+    };
     draw_chart(
         &Chart {
-            title: format!("{name}: {horizon}-step forecast past the end"),
-            x_label,
-            y_label: name.clone(),
+            title: format!("{}: {horizon}-step forecast past the end", series.name),
+            x_label: axis.label.clone(),
+            y_label: series.name.clone(),
             log_y: false,
+            x_format: Some(axis.tick_format()),
             series: lines,
         },
         &path,

@@ -109,6 +109,7 @@ pub fn plot_perplexity(history: &[EpochRecord], artifacts: &Path) -> Result<Path
             x_label: "epoch".into(),
             y_label: "perplexity".into(),
             log_y: true,
+            x_format: None,
             series: vec![
                 Series::line("training", train, palette::BLUE),
                 Series::line("validation", valid, palette::ORANGE),

@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+/// A colour (plotters').
+pub use plotters::style::RGBColor;
 
 use crate::error::{Error, Result};
 
@@ -61,9 +63,14 @@ pub struct Chart {
     pub y_label: String,
     /// A logarithmic y axis (for losses).
     pub log_y: bool,
+    /// How the x axis' ticks are written (`None`: as numbers).
+    pub x_format: Option<TickFormat>,
     /// The series, drawn in order.
     pub series: Vec<Series>,
 }
+
+/// How an axis' tick at a position is written.
+pub type TickFormat = Box<dyn Fn(&f64) -> String>;
 
 /// Colours that read well together.
 pub mod palette {
@@ -78,6 +85,18 @@ pub mod palette {
     pub const RED: RGBColor = RGBColor(214, 39, 40);
     /// Grey.
     pub const GREY: RGBColor = RGBColor(127, 127, 127);
+    /// Purple.
+    pub const PURPLE: RGBColor = RGBColor(148, 103, 189);
+    /// Brown.
+    pub const BROWN: RGBColor = RGBColor(140, 86, 75);
+    /// Pink.
+    pub const PINK: RGBColor = RGBColor(227, 119, 194);
+    /// Olive.
+    pub const OLIVE: RGBColor = RGBColor(188, 189, 34);
+    /// Cyan.
+    pub const CYAN: RGBColor = RGBColor(23, 190, 207);
+    /// Black.
+    pub const BLACK: RGBColor = RGBColor(0, 0, 0);
 }
 
 fn font_paths() -> Vec<PathBuf> {
@@ -177,12 +196,14 @@ pub fn draw_chart(chart: &Chart, path: &Path) -> Result<()> {
             let mut ctx = builder
                 .build_cartesian_2d(x_min..x_max, y_min - pad..y_max + pad)
                 .map_err(|e| draw_error(e.to_string()))?;
-            ctx.configure_mesh()
-                .x_desc(&chart.x_label)
+            let mut mesh = ctx.configure_mesh();
+            mesh.x_desc(&chart.x_label)
                 .y_desc(&chart.y_label)
-                .label_style(("sans-serif", 16))
-                .draw()
-                .map_err(|e| draw_error(e.to_string()))?;
+                .label_style(("sans-serif", 16));
+            if let Some(format) = &chart.x_format {
+                mesh.x_label_formatter(format.as_ref());
+            }
+            mesh.draw().map_err(|e| draw_error(e.to_string()))?;
             draw_series(&mut ctx, &chart.series, |_| true).map_err(draw_error)?;
         }
         root.present().map_err(|e| draw_error(e.to_string()))?;

@@ -11,8 +11,16 @@
 //! fastest serves that class for the rest of the process ([`Planner`]); the element-wise passes (gate activations, state updates,
 //! softmax) are timed once the same way.
 //!
-//! `BURN_LSTM_KERNEL=auto|avx512|avx2|gemm` forces one kernel for every packed product and
-//! element-wise pass (`gemm` then means the portable code of CPUs without a tile kernel: the
+//! **The same bits, whatever the timer saw.** The two tile kernels compute every product and
+//! pass in the same order of operations, so they give identical results; the `gemm` crate
+//! rounds differently. By default (`auto`) the trial chooses only among the tile kernels this
+//! CPU runs — two runs of a program with the same seed end with the same weights, however a
+//! noisy machine timed them — and the `gemm` crate serves only a CPU without them.
+//! `BURN_LSTM_KERNEL=fastest` lets the `gemm` crate compete too (a few per cent on some shapes,
+//! at the cost of results that depend on the trial), as cuDNN's `benchmark` mode does.
+//!
+//! `BURN_LSTM_KERNEL=auto|fastest|avx512|avx2|gemm`: the last three force one kernel for every
+//! packed product and element-wise pass (`gemm` then means the portable code of CPUs without a tile kernel: the
 //! `gemm` crate's products and plain element-wise loops; products used only once or twice,
 //! which packing would not pay for, go to the `gemm` crate whatever the choice);
 //! [`kernel_decisions`] says what was chosen and why.
@@ -74,6 +82,19 @@ impl CpuKernel {
             .collect()
     }
 
+    /// The kernels `auto` chooses among: those of one rounding — the tile kernels this CPU
+    /// runs, or the `gemm` crate alone on a CPU without them.
+    pub fn same_bits() -> Vec<CpuKernel> {
+        let tiles: Vec<CpuKernel> = Self::available()
+            .into_iter()
+            .filter(|&kernel| kernel != Self::Gemm)
+            .collect();
+        match tiles.is_empty() {
+            true => vec![Self::Gemm],
+            false => tiles,
+        }
+    }
+
     /// The vector instructions the kernel's element-wise passes use.
     pub(crate) fn isa(self) -> Isa {
         match self {
@@ -99,7 +120,7 @@ impl std::str::FromStr for CpuKernel {
             "avx2" => Ok(Self::Avx2),
             "gemm" => Ok(Self::Gemm),
             other => Err(format!(
-                "unknown kernel `{other}`: expected auto, avx512, avx2 or gemm"
+                "unknown kernel `{other}`: expected auto, fastest, avx512, avx2 or gemm"
             )),
         }
     }
@@ -117,8 +138,12 @@ pub(crate) enum Isa {
 /// How kernels are chosen in this process: by measurement, or forced by [`KERNEL_VARIABLE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelChoice {
-    /// Each shape class timed on first use (the default, `auto`).
+    /// Each shape class timed on first use among the kernels of one rounding (the default,
+    /// `auto`: [`CpuKernel::same_bits`]).
     Measured,
+    /// Each shape class timed on first use among every kernel (`fastest`): results may
+    /// depend on what the trial saw.
+    Fastest,
     /// One kernel for everything.
     Forced(CpuKernel),
 }
@@ -139,24 +164,26 @@ fn parse_choice(value: &str) -> Result<KernelChoice, String> {
     if value.is_empty() || value == "auto" {
         return Ok(KernelChoice::Measured);
     }
+    if value == "fastest" {
+        return Ok(KernelChoice::Fastest);
+    }
     let kernel: CpuKernel = value.parse()?;
     if !kernel.is_available() {
         let offered: Vec<_> = CpuKernel::available().iter().map(|k| k.name()).collect();
         return Err(format!(
-            "this CPU does not run the {kernel} kernel (it offers: auto, {})",
+            "this CPU does not run the {kernel} kernel (it offers: auto, fastest, {})",
             offered.join(", ")
         ));
     }
     Ok(KernelChoice::Forced(kernel))
 }
 
-/// The forced kernel, if any. An invalid [`KERNEL_VARIABLE`] is reported by the layer's
-/// `try_forward` before any kernel runs; code that reaches here without that check stops
-/// with the same message.
-pub(crate) fn forced() -> Option<CpuKernel> {
+/// The kernels a trial chooses among under the process's choice.
+fn candidates() -> Vec<CpuKernel> {
     match kernel_choice() {
-        Ok(KernelChoice::Forced(kernel)) => Some(kernel),
-        Ok(KernelChoice::Measured) => None,
+        Ok(KernelChoice::Forced(kernel)) => vec![kernel],
+        Ok(KernelChoice::Fastest) => CpuKernel::available(),
+        Ok(KernelChoice::Measured) => CpuKernel::same_bits(),
         Err(message) => panic!("{message}"),
     }
 }
@@ -212,10 +239,7 @@ pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
     if let Some(decision) = decisions.get(class) {
         return decision.kernel;
     }
-    let candidates = match forced() {
-        Some(kernel) => vec![kernel],
-        None => CpuKernel::available(),
-    };
+    let candidates = candidates();
     let mut timings: Vec<(CpuKernel, f64)> = Vec::new();
     if candidates.len() > 1 {
         for &kernel in &candidates {
@@ -271,7 +295,8 @@ mod tests {
         );
         let err = parse_choice("avx1024").unwrap_err();
         assert!(err.contains("unknown kernel `avx1024`"), "{err}");
-        assert!(err.contains("auto, avx512, avx2 or gemm"), "{err}");
+        assert!(err.contains("auto, fastest, avx512, avx2 or gemm"), "{err}");
+        assert_eq!(parse_choice("fastest"), Ok(KernelChoice::Fastest));
         for kernel in [CpuKernel::Avx512, CpuKernel::Avx2] {
             match kernel.is_available() {
                 true => assert_eq!(
@@ -292,20 +317,25 @@ mod tests {
         if kernel_choice() != Ok(KernelChoice::Measured) {
             return; // a forced kernel skips the trial this test is about
         }
-        let candidates = CpuKernel::available();
-        // The gemm "kernel" is made the slowest by sleeping: the trial must not choose it
+        let candidates = CpuKernel::same_bits();
+        // `auto` never lets the gemm crate's other rounding compete with the tiles.
+        if candidates.len() > 1 || candidates[0] != CpuKernel::Gemm {
+            assert!(!candidates.contains(&CpuKernel::Gemm));
+        }
+        // The last candidate is made the slowest by sleeping: the trial must not choose it
         // where another candidate exists.
+        let slowest = *candidates.last().expect("a candidate");
         let mut calls = 0;
         let chosen = plan("test class", |kernel| {
             calls += 1;
-            if kernel == CpuKernel::Gemm {
+            if kernel == slowest {
                 std::thread::sleep(std::time::Duration::from_micros(300));
             }
         });
         let expected_calls_at_least = candidates.len() * if candidates.len() > 1 { 4 } else { 0 };
         assert!(calls >= expected_calls_at_least, "{calls} trial runs");
         if candidates.len() > 1 {
-            assert_ne!(chosen, CpuKernel::Gemm);
+            assert_ne!(chosen, slowest);
         }
         let again = plan("test class", |_| {
             panic!("a decided class is not timed again")

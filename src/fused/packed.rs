@@ -521,9 +521,9 @@ mod tests {
             rows: 40,
         };
         let packed = PackedRhs::pack(rhs.clone(), 64, MIN_USES_TO_PACK, 12);
-        match kernel::forced() {
-            Some(kernel) => assert_eq!(packed.kernel(), kernel),
-            None => {
+        match kernel::kernel_choice() {
+            Ok(kernel::KernelChoice::Forced(kernel)) => assert_eq!(packed.kernel(), kernel),
+            _ => {
                 assert!(packed.kernel().is_available());
                 let decision = kernel::kernel_decisions()
                     .into_iter()
@@ -554,13 +554,13 @@ mod tests {
         };
         let packed = PackedRhs::pack(rhs, n, MIN_USES_TO_PACK, m);
         let class = "product F32 m≤8 k≤32 n≤64 (rhs transposed)";
-        if kernel::forced().is_none() {
+        if kernel::kernel_choice() == Ok(kernel::KernelChoice::Measured) {
             let decision = kernel::kernel_decisions()
                 .into_iter()
                 .find(|d| d.class == class)
                 .expect("the transposed class's decision is recorded");
             assert_eq!(decision.kernel, packed.kernel());
-            let candidates = CpuKernel::available().len();
+            let candidates = CpuKernel::same_bits().len();
             assert_eq!(
                 decision.timings.len(),
                 if candidates > 1 { candidates } else { 0 }

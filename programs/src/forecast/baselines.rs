@@ -1,15 +1,116 @@
-//! The forecasts a practitioner tries first, each of a target's next `H` values from the rows
+//! The forecasts a practitioner tries first, each of a series' next `H` values from the rows
 //! before an origin: persistence (the last value), seasonal naive (the value one season
 //! earlier), a linear autoregression on the same window as the LSTM (least squares on the
-//! training part, one equation per step of the horizon), and exponential smoothing (augurs'
-//! AutoETS; for a seasonal series, its trend after an MSTL decomposition).
+//! training part, one equation per step of the horizon), exponential smoothing (augurs'
+//! AutoETS; for a seasonal series, its trend after an MSTL decomposition), Holt–Winters and the
+//! Theta method ([`super::smoothing`]).
 
 use augurs::ets::AutoETS;
 use augurs::ets::trend::AutoETSTrendModel;
 use augurs::mstl::MSTLModel;
 use augurs::prelude::*;
 
-use super::features::Split;
+use super::smoothing::{HoltWinters, theta};
+
+/// A baseline method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// The last value, repeated.
+    Persistence,
+    /// Each step's value one season earlier.
+    SeasonalNaive,
+    /// A linear autoregression on the model's window.
+    LinearAr,
+    /// augurs' AutoETS (non-seasonal; on an MSTL trend for a seasonal series).
+    Ets,
+    /// Holt–Winters, its form chosen by AICc.
+    HoltWinters,
+    /// The classical Theta method.
+    Theta,
+}
+
+/// The seasons a baseline works with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seasons {
+    /// Seasonal naive's season: the series' own (tested, found or given), else the
+    /// calendar's, else 1.
+    pub naive: usize,
+    /// The season Holt–Winters, Theta and ETS may use (they test or choose it themselves):
+    /// the given season, else the calendar's, else a cycle found, else 1.
+    pub smoothing: usize,
+}
+
+impl Baseline {
+    /// Every baseline, in the order the reports list them.
+    pub const ALL: [Baseline; 6] = [
+        Baseline::Persistence,
+        Baseline::SeasonalNaive,
+        Baseline::LinearAr,
+        Baseline::Ets,
+        Baseline::HoltWinters,
+        Baseline::Theta,
+    ];
+
+    /// Its name in the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::Persistence => "persistence",
+            Baseline::SeasonalNaive => "seasonal naive",
+            Baseline::LinearAr => "linear AR",
+            Baseline::Ets => "ETS",
+            Baseline::HoltWinters => "Holt-Winters",
+            Baseline::Theta => "Theta",
+        }
+    }
+
+    /// Its column in `baselines.csv`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Baseline::Persistence => "naive",
+            Baseline::SeasonalNaive => "seasonal_naive",
+            Baseline::LinearAr => "linear_ar",
+            Baseline::Ets => "ets",
+            Baseline::HoltWinters => "holt_winters",
+            Baseline::Theta => "theta",
+        }
+    }
+
+    /// The next `horizon` values after `history` (`linear`: the series' fitted
+    /// autoregression, when it has one). `None` when the method cannot forecast it.
+    pub fn forecast(
+        self,
+        history: &[f64],
+        horizon: usize,
+        seasons: Seasons,
+        linear: Option<&LinearAr>,
+    ) -> Option<Vec<f64>> {
+        let end = history.len();
+        match self {
+            Baseline::Persistence => Some(persistence(history, end, horizon)),
+            Baseline::SeasonalNaive => {
+                let season = if end >= seasons.naive {
+                    seasons.naive
+                } else {
+                    1
+                };
+                Some(seasonal_naive(history, end, horizon, season))
+            }
+            Baseline::LinearAr => linear
+                .filter(|model| end >= model.window)
+                .map(|model| model.forecast(history, end)),
+            Baseline::Ets => ets(
+                history,
+                end,
+                horizon,
+                Some(seasons.smoothing).filter(|&m| m > 1),
+            ),
+            Baseline::HoltWinters => HoltWinters::fit_auto(history, seasons.smoothing)
+                .map(|model| model.forecast(horizon)),
+            Baseline::Theta => theta(history, horizon, seasons.smoothing),
+        }
+        .filter(|forecast| forecast.iter().all(|v| v.is_finite()))
+    }
+}
 
 /// `H` copies of the last value before `end`.
 pub fn persistence(values: &[f64], end: usize, horizon: usize) -> Vec<f64> {
@@ -28,18 +129,23 @@ pub fn seasonal_naive(values: &[f64], end: usize, horizon: usize, season: usize)
 /// supports) on the training part. Like the LSTM it works relative to the window's last value.
 #[derive(Clone, Debug)]
 pub struct LinearAr {
-    window: usize,
+    /// Steps it reads.
+    pub window: usize,
     /// `[horizon][window + 1]`: each step's weights on the window's values, then the bias.
     coefficients: Vec<Vec<f64>>,
 }
 
 impl LinearAr {
-    /// Fits the coefficients on the training part's windows (their horizon inside it).
-    pub fn fit(values: &[f64], split: &Split, window: usize, horizon: usize) -> Self {
+    /// Fits the coefficients on the windows whose horizon lies before row `train_end`; `None`
+    /// when there is no such window.
+    pub fn fit(values: &[f64], train_end: usize, window: usize, horizon: usize) -> Option<Self> {
+        if train_end < window + horizon {
+            return None;
+        }
         let size = window + 1;
         let mut normal = vec![0.0; size * size];
         let mut right = vec![vec![0.0; size]; horizon];
-        for end in window..=split.train_end - horizon {
+        for end in window..=train_end - horizon {
             let x = Self::regressors(values, end, window);
             for i in 0..size {
                 for j in 0..size {
@@ -58,10 +164,10 @@ impl LinearAr {
             normal[i * size + i] += ridge.max(1e-12);
         }
         let factor = cholesky(&normal, size);
-        Self {
+        Some(Self {
             window,
             coefficients: right.iter().map(|b| solve(&factor, size, b)).collect(),
-        }
+        })
     }
 
     /// The window's values relative to its last one, and 1 for the bias.
@@ -158,12 +264,7 @@ mod tests {
         for t in 2..200 {
             values.push(a * values[t - 1] - values[t - 2] + c);
         }
-        let split = Split {
-            train_end: 150,
-            valid_end: 170,
-            len: 200,
-        };
-        let model = LinearAr::fit(&values, &split, 4, 3);
+        let model = LinearAr::fit(&values, 150, 4, 3).unwrap();
         let forecast = model.forecast(&values, 180);
         for (h, value) in forecast.iter().enumerate() {
             assert!((value - values[180 + h]).abs() < 1e-4, "step {h}: {value}");

@@ -1,19 +1,22 @@
-//! The rolling-origin backtest over the test part: from each origin, every method forecasts
-//! the next `H` values of each target from the rows before it (the model as trained, the
-//! baselines refitted where they fit on history), and the errors are scored in the series'
-//! own units.
+//! The rolling-origin backtest over each series' test part: from each origin, every method
+//! forecasts the next `H` values from the rows before it (the model as trained on the
+//! training parts, the baselines refitted on the history where they fit), and the errors are
+//! scored in the series' own units; then the scores of a collection, series by series and as
+//! means over the series.
 //!
 //! Scores (M4's): MAE, RMSE, sMAPE (`200·|y − ŷ| / (|y| + |ŷ|)`, in percent) and MASE (the
-//! MAE divided by the in-sample MAE of the seasonal naive forecast on the training part; the
-//! naive one-step forecast without a season); for the model's quantiles, the share of actual
-//! values inside the interval between the outer two.
+//! MAE divided by the in-sample MAE of the seasonal naive forecast on the training part, with
+//! the calendar's season — M4's frequency — or one step without one); for the model's
+//! interval, the share of actual values inside it.
 
 use serde::{Deserialize, Serialize};
 
-use super::baselines::{LinearAr, ets, persistence, seasonal_naive};
-use super::data::Series;
-use super::features::{Features, Split};
-use super::inference::{Forecasts, Predictor};
+use super::baselines::{Baseline, LinearAr, Seasons};
+use super::features::Parts;
+use super::inference::Forecast;
+
+/// The name of the model's results among the methods.
+pub const OURS: &str = "LSTM (ours)";
 
 /// The part of a series a backtest runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,24 +27,38 @@ pub enum Part {
     Test,
 }
 
-/// The origins of a backtest on `part`: its rows from which a whole horizon lies inside it, at
-/// most [`MAX_ORIGINS`] evenly spread (the last one always in).
-pub fn origins(split: &Split, horizon: usize, part: Part) -> Vec<usize> {
-    let (first, last) = match part {
-        Part::Validation => (split.train_end, split.valid_end - horizon),
-        Part::Test => (split.valid_end, split.len - horizon),
+/// The origins of a backtest on `part` of a series: its rows from which a whole horizon lies
+/// inside the part, at most `most` evenly spread (the last one always in).
+pub fn origins(parts: &Parts, horizon: usize, part: Part, most: usize) -> Vec<usize> {
+    let (first, end) = match part {
+        Part::Validation => (parts.train_end, parts.valid_end),
+        Part::Test => (parts.valid_end, parts.len),
     };
+    if end < first + horizon {
+        return Vec::new();
+    }
+    let last = end - horizon;
     let count = last + 1 - first;
-    let stride = count.div_ceil(MAX_ORIGINS).max(1);
+    let stride = count.div_ceil(most.max(1)).max(1);
     let mut origins: Vec<usize> = (first..=last).rev().step_by(stride).collect();
     origins.reverse();
     origins
 }
 
-/// Origins a backtest takes at most: exponential smoothing is refitted at each.
+/// Origins a backtest takes at most for a single series; a collection shares
+/// [`MAX_TOTAL_ORIGINS`] among its series (at least one each), since exponential smoothing is
+/// refitted at each.
 pub const MAX_ORIGINS: usize = 40;
 
-/// One method's scores on one target.
+/// See [`MAX_ORIGINS`].
+pub const MAX_TOTAL_ORIGINS: usize = 2000;
+
+/// The origins per series of a backtest of a collection of `series` series.
+pub fn origins_per_series(series: usize) -> usize {
+    (MAX_TOTAL_ORIGINS / series.max(1)).clamp(1, MAX_ORIGINS)
+}
+
+/// One method's scores on one series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// Mean absolute error, in the series' units.
@@ -52,28 +69,29 @@ pub struct Scores {
     pub smape: f64,
     /// Mean absolute scaled error: the MAE over the training part's seasonal naive MAE.
     pub mase: f64,
-    /// For the model's interval: the share of actual values inside it.
+    /// For an interval: the share of actual values inside it.
     pub coverage: Option<f64>,
+    /// Forecast values scored (for pooling coverage across series).
+    #[serde(default)]
+    pub points: usize,
 }
 
-/// A method's forecasts and scores for one target.
+/// A method's forecasts and scores for one series.
 #[derive(Clone, Debug)]
 pub struct MethodResult {
-    /// `LSTM (ours)`, `persistence`, `seasonal naive`, `linear AR` or `ETS`.
+    /// [`OURS`] or a baseline's name.
     pub name: String,
-    /// Its forecasts from each origin.
-    pub forecasts: Forecasts,
+    /// Its forecasts, one per origin.
+    pub forecasts: Vec<Forecast>,
     /// Their scores.
     pub scores: Scores,
 }
 
-/// The backtest of one target.
+/// The backtest of one series.
 #[derive(Clone, Debug)]
 pub struct Backtest {
-    /// The part of the series it ran on.
-    pub part: Part,
-    /// The target's index among the columns' targets.
-    pub target: usize,
+    /// The series' index in the collection.
+    pub series: usize,
     /// The rows the forecasts start at.
     pub origins: Vec<usize>,
     /// The denominator of MASE.
@@ -83,60 +101,41 @@ pub struct Backtest {
 }
 
 impl Backtest {
-    /// Runs every method from every origin of `part` for target `target`.
+    /// Scores `ours` (one forecast per origin) and every baseline from each of `origins` of
+    /// the series `values`, whose training part ends at `train_end`.
     pub fn run(
-        series: &Series,
-        split: &Split,
-        features: &Features,
-        model: &Predictor,
-        (target, part): (usize, Part),
+        (series, values): (usize, &[f64]),
+        (origins, train_end): (Vec<usize>, usize),
+        ours: Vec<Forecast>,
+        (window, horizon): (usize, usize),
+        (seasons, frequency): (Seasons, usize),
     ) -> Self {
-        let values = &series.targets[target];
-        let horizon = features.horizon;
-        let origins = origins(split, horizon, part);
-        let season = features.season;
-        let scale = mase_scale(&values[..split.train_end], season.unwrap_or(1));
-        let ours = model.backtest(series, &origins, target);
-        let linear = LinearAr::fit(values, split, features.window, horizon);
-        let mut methods = vec![("LSTM (ours)".to_string(), ours)];
-        let each = |f: &dyn Fn(usize) -> Option<Vec<f64>>| {
-            origins
+        let scale = mase_scale(&values[..train_end], frequency);
+        let linear = LinearAr::fit(values, train_end, window, horizon);
+        let mut methods = vec![MethodResult {
+            name: OURS.into(),
+            scores: score(values, &origins, &ours, scale),
+            forecasts: ours,
+        }];
+        for baseline in Baseline::ALL {
+            let forecasts: Option<Vec<Forecast>> = origins
                 .iter()
-                .map(|&end| f(end))
-                .collect::<Option<Vec<_>>>()
-                .map(|point| Forecasts {
-                    point,
-                    ..Default::default()
+                .map(|&end| {
+                    baseline
+                        .forecast(&values[..end], horizon, seasons, linear.as_ref())
+                        .map(Forecast::point)
                 })
-        };
-        let baselines: [(&str, Option<Forecasts>); 4] = [
-            (
-                "persistence",
-                each(&|end| Some(persistence(values, end, horizon))),
-            ),
-            (
-                "seasonal naive",
-                each(&|end| Some(seasonal_naive(values, end, horizon, season.unwrap_or(1)))),
-            ),
-            ("linear AR", each(&|end| Some(linear.forecast(values, end)))),
-            ("ETS", each(&|end| ets(values, end, horizon, season))),
-        ];
-        methods.extend(
-            baselines
-                .into_iter()
-                .filter_map(|(name, f)| f.map(|f| (name.to_string(), f))),
-        );
-        let methods = methods
-            .into_iter()
-            .map(|(name, forecasts)| MethodResult {
-                scores: score(values, &origins, &forecasts, scale),
-                name,
-                forecasts,
-            })
-            .collect();
+                .collect();
+            if let Some(forecasts) = forecasts {
+                methods.push(MethodResult {
+                    name: baseline.name().into(),
+                    scores: score(values, &origins, &forecasts, scale),
+                    forecasts,
+                });
+            }
+        }
         Backtest {
-            part,
-            target,
+            series,
             origins,
             scale,
             methods,
@@ -151,7 +150,14 @@ impl Backtest {
 
 /// The in-sample MAE of the seasonal naive forecast (`season` 1: the last value).
 pub fn mase_scale(train: &[f64], season: usize) -> f64 {
-    let season = season.min(train.len() - 1).max(1);
+    let season = if train.len() > season {
+        season.max(1)
+    } else {
+        1
+    };
+    if train.len() < 2 {
+        return 1.0;
+    }
     let errors: Vec<f64> = (season..train.len())
         .map(|i| (train[i] - train[i - season]).abs())
         .collect();
@@ -159,11 +165,11 @@ pub fn mase_scale(train: &[f64], season: usize) -> f64 {
     if scale > 0.0 { scale } else { 1.0 }
 }
 
-fn score(values: &[f64], origins: &[usize], forecasts: &Forecasts, scale: f64) -> Scores {
+fn score(values: &[f64], origins: &[usize], forecasts: &[Forecast], scale: f64) -> Scores {
     let (mut absolute, mut squared, mut smape, mut count) = (0.0, 0.0, 0.0, 0usize);
     let (mut inside, mut intervals) = (0usize, 0usize);
-    for (o, &end) in origins.iter().enumerate() {
-        for (h, &predicted) in forecasts.point[o].iter().enumerate() {
+    for (&end, forecast) in origins.iter().zip(forecasts) {
+        for (h, &predicted) in forecast.point.iter().enumerate() {
             let actual = values[end + h];
             let error = (actual - predicted).abs();
             absolute += error;
@@ -175,9 +181,9 @@ fn score(values: &[f64], origins: &[usize], forecasts: &Forecasts, scale: f64) -
                 0.0
             };
             count += 1;
-            if let (Some(lower), Some(upper)) = (&forecasts.lower, &forecasts.upper) {
+            if let (Some(lower), Some(upper)) = (&forecast.lower, &forecast.upper) {
                 intervals += 1;
-                if lower[o][h] <= actual && actual <= upper[o][h] {
+                if lower[h] <= actual && actual <= upper[h] {
                     inside += 1;
                 }
             }
@@ -190,5 +196,133 @@ fn score(values: &[f64], origins: &[usize], forecasts: &Forecasts, scale: f64) -
         smape: smape / n,
         mase: absolute / n / scale,
         coverage: (intervals > 0).then(|| inside as f64 / intervals as f64),
+        points: count,
+    }
+}
+
+/// A method's scores over the series of a collection: the means of each series' sMAPE and
+/// MASE (the M competitions' way), the median MASE, and the coverage of all points pooled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The method.
+    pub method: String,
+    /// Series it forecast.
+    pub series: usize,
+    /// Mean sMAPE, in percent.
+    pub smape: f64,
+    /// Mean MASE.
+    pub mase: f64,
+    /// Median MASE.
+    pub median_mase: f64,
+    /// The share of all actual values inside the interval, for a method with one.
+    pub coverage: Option<f64>,
+}
+
+/// Every method's [`Summary`] over `backtests`, in the order of their first appearance; a
+/// method is summarised over the series it forecast.
+pub fn summarise(backtests: &[Backtest]) -> Vec<Summary> {
+    let mut names: Vec<&str> = Vec::new();
+    for backtest in backtests {
+        for method in &backtest.methods {
+            if !names.contains(&method.name.as_str()) {
+                names.push(&method.name);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let scores: Vec<&Scores> = backtests
+                .iter()
+                .filter_map(|b| b.method(name).map(|m| &m.scores))
+                .collect();
+            let n = scores.len().max(1) as f64;
+            let mut mases: Vec<f64> = scores.iter().map(|s| s.mase).collect();
+            mases.sort_by(f64::total_cmp);
+            let (inside, points) = scores
+                .iter()
+                .fold((0.0, 0usize), |(inside, points), s| match s.coverage {
+                    Some(c) => (inside + c * s.points as f64, points + s.points),
+                    None => (inside, points),
+                });
+            Summary {
+                method: name.to_string(),
+                series: scores.len(),
+                smape: scores.iter().map(|s| s.smape).sum::<f64>() / n,
+                mase: scores.iter().map(|s| s.mase).sum::<f64>() / n,
+                median_mase: median(&mases),
+                coverage: (points > 0).then(|| inside / points as f64),
+            }
+        })
+        .collect()
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_spread_and_end_at_the_last() {
+        let parts = Parts {
+            train_end: 50,
+            valid_end: 70,
+            len: 100,
+        };
+        assert_eq!(
+            origins(&parts, 10, Part::Test, 40),
+            (70..=90).collect::<Vec<_>>()
+        );
+        assert_eq!(origins(&parts, 10, Part::Test, 1), vec![90]);
+        assert_eq!(origins(&parts, 10, Part::Validation, 3), vec![52, 56, 60]);
+        let none = Parts {
+            train_end: 100,
+            valid_end: 100,
+            len: 100,
+        };
+        assert!(origins(&none, 10, Part::Test, 40).is_empty());
+    }
+
+    #[test]
+    fn scores_and_their_summary() {
+        let values = [10.0, 12.0, 14.0, 16.0, 18.0, 20.0];
+        let forecast = Forecast {
+            point: vec![16.0, 16.0],
+            lower: Some(vec![15.0, 15.0]),
+            upper: Some(vec![17.0, 17.0]),
+        };
+        let scores = score(&values, &[3], std::slice::from_ref(&forecast), 2.0);
+        assert_eq!(scores.mae, 1.0);
+        assert_eq!(scores.mase, 0.5);
+        assert_eq!(scores.coverage, Some(0.5));
+        assert_eq!(mase_scale(&values, 1), 2.0);
+        let backtest = |series, mase| Backtest {
+            series,
+            origins: vec![3],
+            scale: 1.0,
+            methods: vec![MethodResult {
+                name: OURS.into(),
+                forecasts: vec![forecast.clone()],
+                scores: Scores {
+                    mase,
+                    smape: 10.0,
+                    coverage: Some(1.0),
+                    points: 2,
+                    ..Default::default()
+                },
+            }],
+        };
+        let summary = summarise(&[backtest(0, 1.0), backtest(1, 3.0), backtest(2, 8.0)]);
+        assert_eq!(summary[0].series, 3);
+        assert_eq!(summary[0].mase, 4.0);
+        assert_eq!(summary[0].median_mase, 3.0);
+        assert_eq!(summary[0].coverage, Some(1.0));
     }
 }

@@ -1,23 +1,317 @@
-//! The split by time, the season, and what the model reads and predicts.
+//! What the model reads and predicts, for every series of a collection alike: each series'
+//! own level, season and unit taken out, so that one model serves them all.
 //!
-//! **Level and trend.** A window's targets are read relative to its own last value and in
-//! units of its own typical one-step change (RevIN-style: the window's statistics, not the
-//! series'): the model predicts how far the series moves from where the window ends, so a
-//! series that leaves its training range — a trend, a level shift, a season whose swings grow
-//! with the level — looks to it like the series it was trained on. The window's scale is
-//! floored at a quarter of the training part's, so that a flat stretch is not magnified. Covariates are
-//! standardised with the training part's mean and deviation; a season adds the phase of each
-//! step as a sine and a cosine. Nothing of the validation or test parts enters a scale.
+//! **Per series** ([`Profile`], fitted on the part of the series a stage may see): the values
+//! as logarithms when they are all positive (relative changes; `--transform`), the seasonal
+//! indices of the classical decomposition taken out when the series shows a calendar season
+//! (multiplicative for logarithms, additive otherwise: [`super::season`]), and a unit. The unit
+//! of a series read as logarithms is one shared by all such series of the collection (the
+//! median of their one-step changes' standard deviations): the loss then weighs a relative
+//! error alike in every series, as sMAPE does. A series read as it is has its own unit (its
+//! one-step changes' standard deviation), since its values have units of their own. (Measured
+//! on M3 monthly's in-sample validation: each series its own unit, sMAPE 11.93; shared,
+//! 11.32.)
+//!
+//! **Per window** (`window` steps before an origin): every level relative to where the series
+//! stands at the window's end — its simple exponential smoothing level (the smoothing weight
+//! fitted per series, as Theta fits it), a denoised "last value" — in the series' unit: the
+//! model predicts how far the series moves from there, so a trend or a level shift looks like
+//! any other window. (Measured as above: relative to the last value, 11.18; to the smoothed
+//! level, 10.99, on three seeds 10.99–11.02.) A window more volatile than its series usually
+//! is reads in a unit grown by as much (up to 4×): a series entering a wilder regime (the
+//! macro table's 2008) looks like its calmer past, scaled. (Measured on the validation parts:
+//! M3 monthly 10.94 → 10.97, quarterly 9.48 → 9.41; the six series' median MASE 0.625 →
+//! 0.612; a unit that also shrinks for calm windows, to half: 11.03, 9.53, 0.591.) A series shorter than the window is padded in
+//! front, with a second input saying which steps are real; covariates are standardised per
+//! series; the calendar's phase is an input when the collection has one. Nothing of a later
+//! part enters a profile.
 
 use serde::{Deserialize, Serialize};
 
 use super::data::Series;
+use super::season::{SeasonChoice, choose_season, seasonal_indices};
+use super::smoothing::Ses;
 use crate::error::{Error, Result};
 
-/// Where a series is cut: training `..train_end`, validation `train_end..valid_end` (early
-/// stopping and model choice), test `valid_end..` (never used to train, stop or scale).
+/// What the model reads and predicts: the same for every series of the collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    /// Steps a forecast reads (earlier steps of a short series are padding).
+    pub window: usize,
+    /// Steps a forecast predicts.
+    pub horizon: usize,
+    /// The collection's calendar season, whose phase the model reads (`None`: no phase).
+    pub calendar: Option<usize>,
+    /// Covariates per step.
+    pub covariates: usize,
+    /// The fewest real steps a window may hold.
+    pub min_history: usize,
+    /// Logarithms of positive series.
+    pub transform: Transform,
+    /// The season the command line set (`Some(0)`: none), else each series' is tested.
+    pub season: Option<usize>,
+}
+
+/// Whether series are read as logarithms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Split {
+pub enum Transform {
+    /// Logarithms for a series whose values are all positive.
+    Auto,
+    /// Logarithms (every value must be positive).
+    Log,
+    /// The values as they are.
+    None,
+}
+
+impl Features {
+    /// Inputs per step: the value, whether it is real, the covariates, the phase (two).
+    pub fn width(&self) -> usize {
+        2 + self.covariates + if self.calendar.is_some() { 2 } else { 0 }
+    }
+
+    /// The least rows a series needs to give one training window and its horizon.
+    pub fn min_rows(&self) -> usize {
+        self.min_history + self.horizon
+    }
+
+    /// The fewest real steps of a window, for a window of `window` steps: a third of it, at
+    /// least 3.
+    pub fn min_history_for(window: usize) -> usize {
+        (window / 3).clamp(3.min(window), window)
+    }
+
+    /// The inputs of the window ending before row `end` of `series`, `[window, width]`
+    /// row-major, as `profile` reads the series.
+    pub fn input(&self, series: &Series, profile: &Profile, end: usize) -> Vec<f32> {
+        let anchor = profile.anchor(&series.values, end, self.window);
+        let mut values = Vec::with_capacity(self.window * self.width());
+        for position in 0..self.window {
+            let row = (end + position) as isize - self.window as isize;
+            let real = row >= 0;
+            let row = row.max(0) as usize;
+            match real {
+                true => {
+                    values.push(anchor.normalise(profile.level(&series.values, row)));
+                    values.push(1.0);
+                }
+                false => values.extend([0.0, 0.0]),
+            }
+            for (k, column) in series.covariates.iter().enumerate() {
+                values.push(match real {
+                    true => profile.covariate(k, column[row]),
+                    false => 0.0,
+                });
+            }
+            if let Some(season) = self.calendar {
+                let phase = (end as isize + position as isize - self.window as isize)
+                    .rem_euclid(season as isize);
+                let angle = 2.0 * std::f64::consts::PI * phase as f64 / season as f64;
+                values.push(angle.sin() as f32);
+                values.push(angle.cos() as f32);
+            }
+        }
+        values
+    }
+
+    /// What the model should predict after row `end - 1`: `[horizon]`, relative to the
+    /// window's anchor.
+    pub fn future(&self, series: &Series, profile: &Profile, end: usize) -> Vec<f32> {
+        let anchor = profile.anchor(&series.values, end, self.window);
+        (end..end + self.horizon)
+            .map(|row| anchor.normalise(profile.level(&series.values, row)))
+            .collect()
+    }
+
+    /// The model's output for the window ending before `end` back in the series' units:
+    /// `output` is `[horizon, quantiles]`, and so is the result.
+    pub fn to_units(
+        &self,
+        series: &Series,
+        profile: &Profile,
+        end: usize,
+        output: &[f32],
+        quantiles: usize,
+    ) -> Vec<f64> {
+        let anchor = profile.anchor(&series.values, end, self.window);
+        output
+            .iter()
+            .enumerate()
+            .map(|(i, &value)| profile.value(anchor.units(value), end + i / quantiles))
+            .collect()
+    }
+}
+
+/// How one series is read (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The season the series was given, and the evidence.
+    pub season: SeasonChoice,
+    /// The seasonal indices taken out, `indices[row % m]` (logarithms of the multiplicative
+    /// indices when `log`); none without a calendar season.
+    pub indices: Option<Vec<f64>>,
+    /// Whether the values are read as logarithms.
+    pub log: bool,
+    /// The unit of the model's values: the standard deviation of the deseasonalised levels'
+    /// one-step changes (shared by a collection's logarithmic series: [`share_units`]).
+    pub scale: f64,
+    /// The series' own standard deviation of one-step changes: what a window's volatility is
+    /// measured against.
+    pub volatility: f64,
+    /// Per covariate: the mean.
+    pub covariate_means: Vec<f64>,
+    /// Per covariate: the standard deviation.
+    pub covariate_scales: Vec<f64>,
+    /// The simple exponential smoothing of the levels that places a window's anchor.
+    pub smoothing: Ses,
+}
+
+impl Profile {
+    /// The profile of `series` from its rows `..visible` (see the module documentation).
+    ///
+    /// # Errors
+    /// `--transform log` on a series with a value that is not positive.
+    pub fn fit(
+        series: &Series,
+        visible: usize,
+        features: &Features,
+        calendar: Option<usize>,
+    ) -> Result<Profile> {
+        let values = &series.values[..visible];
+        let positive = values.iter().all(|&v| v > 0.0);
+        let log = match features.transform {
+            Transform::Auto => positive,
+            Transform::Log if !positive => {
+                return Err(Error::Config(format!(
+                    "--transform log: series `{}` has a value that is not positive",
+                    series.name
+                )));
+            }
+            Transform::Log => true,
+            Transform::None => false,
+        };
+        let season = match features.season {
+            Some(0) => SeasonChoice::None(None),
+            Some(m) => SeasonChoice::Given(m),
+            None => choose_season(values, calendar),
+        };
+        let indices = match (season.is_periodic(), season.length()) {
+            (true, Some(m)) => seasonal_indices(values, m, log).map(|indices| match log {
+                true => indices.iter().map(|i| i.ln()).collect(),
+                false => indices,
+            }),
+            _ => None,
+        };
+        let mut profile = Profile {
+            season,
+            indices,
+            log,
+            scale: 1.0,
+            volatility: 1.0,
+            covariate_means: Vec::new(),
+            covariate_scales: Vec::new(),
+            smoothing: Ses::LAST_VALUE,
+        };
+        let levels: Vec<f64> = (0..visible).map(|row| profile.level(values, row)).collect();
+        if levels.len() >= 3 {
+            profile.smoothing = Ses::fit(&levels);
+        }
+        let changes: Vec<f64> = levels.windows(2).map(|p| p[1] - p[0]).collect();
+        let typical = levels.iter().map(|v| v.abs()).sum::<f64>() / visible.max(1) as f64;
+        profile.scale = deviation(&changes).max(1e-6 * typical).max(1e-12);
+        profile.volatility = profile.scale;
+        for column in &series.covariates {
+            let column = &column[..visible];
+            profile.covariate_means.push(mean(column));
+            profile.covariate_scales.push(deviation(column).max(1e-12));
+        }
+        Ok(profile)
+    }
+
+    /// The series' value at `row` as the model's level: logarithm, season out.
+    pub fn level(&self, values: &[f64], row: usize) -> f64 {
+        let value = if self.log {
+            values[row].max(f64::MIN_POSITIVE).ln()
+        } else {
+            values[row]
+        };
+        value - self.seasonal(row)
+    }
+
+    /// A level back as a value at `row`: the season back in, exponentiated.
+    pub fn value(&self, level: f64, row: usize) -> f64 {
+        let level = level + self.seasonal(row);
+        if self.log { level.exp() } else { level }
+    }
+
+    fn seasonal(&self, row: usize) -> f64 {
+        self.indices
+            .as_ref()
+            .map_or(0.0, |indices| indices[row % indices.len()])
+    }
+
+    /// Where the window of `window` steps ending before `end` stands: the smoothed level
+    /// after its rows, and the unit, grown by as much as the window is more volatile than the
+    /// series usually is (never shrunk: a calm stretch is not magnified).
+    pub fn anchor(&self, values: &[f64], end: usize, window: usize) -> Anchor {
+        let levels = (0..end).map(|row| self.level(values, row));
+        let recent: Vec<f64> = (end.saturating_sub(window)..end)
+            .map(|row| self.level(values, row))
+            .collect();
+        let changes: Vec<f64> = recent.windows(2).map(|p| p[1] - p[0]).collect();
+        let growth = (deviation(&changes) / self.volatility).clamp(1.0, MAX_UNIT_GROWTH);
+        Anchor {
+            level: self.smoothing.level_after(levels),
+            scale: self.scale * growth,
+        }
+    }
+
+    fn covariate(&self, k: usize, value: f64) -> f32 {
+        ((value - self.covariate_means[k]) / self.covariate_scales[k]) as f32
+    }
+}
+
+/// The most a window's unit grows over its series' for a volatile stretch.
+const MAX_UNIT_GROWTH: f64 = 4.0;
+
+/// Gives the series read as logarithms one unit, the median of their own (see the module
+/// documentation).
+pub fn share_units(profiles: &mut [Profile]) {
+    let mut units: Vec<f64> = profiles.iter().filter(|p| p.log).map(|p| p.scale).collect();
+    if units.is_empty() {
+        return;
+    }
+    units.sort_by(f64::total_cmp);
+    let median = units[units.len() / 2];
+    profiles
+        .iter_mut()
+        .filter(|p| p.log)
+        .for_each(|p| p.scale = median);
+}
+
+/// Where a window stands: the level its values are read from, and their unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Anchor {
+    /// The window's last level.
+    pub level: f64,
+    /// The series' unit.
+    pub scale: f64,
+}
+
+impl Anchor {
+    fn normalise(&self, level: f64) -> f32 {
+        ((level - self.level) / self.scale) as f32
+    }
+
+    fn units(&self, value: f32) -> f64 {
+        self.level + f64::from(value) * self.scale
+    }
+}
+
+/// Where a series is cut by time: training `..train_end`, validation `train_end..valid_end`
+/// (early stopping, the interval's calibration), test `valid_end..len` (scored, never used to
+/// train, stop or calibrate). Short series get shorter parts, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parts {
     /// The first row of the validation part.
     pub train_end: usize,
     /// The first row of the test part.
@@ -26,42 +320,37 @@ pub struct Split {
     pub len: usize,
 }
 
-impl Split {
-    /// Sizes from the horizon `H`: the test part is a fifth of the series but at least `2H`
-    /// (several forecast origins), the validation part a tenth but at least `2H`; the training
-    /// part must hold the window and its horizon a few times over.
-    ///
-    /// # Errors
-    /// When the series is too short for this horizon and window, naming the longest horizon
-    /// it allows.
-    pub fn for_horizon(len: usize, horizon: usize, window: usize) -> Result<Split> {
-        let parts = |horizon: usize| {
-            let test = (len / 5).max(2 * horizon);
-            let valid = (len / 10).max(2 * horizon);
-            (test, valid)
-        };
-        let fits = |horizon: usize| {
-            let (test, valid) = parts(horizon);
-            len >= test + valid + window + horizon + MIN_TRAIN_WINDOWS
-        };
-        if horizon == 0 || !fits(horizon) {
-            let longest = (1..horizon.max(1)).rev().find(|&h| fits(h));
-            let advice = match longest {
-                Some(h) => format!("at most {h} steps fit (or use a shorter --window)"),
-                None => "no horizon fits: the series is too short for this window".into(),
-            };
-            return Err(Error::Config(format!(
-                "a horizon of {horizon} steps with a window of {window} needs more than the \
-                 series' {len} rows (training, validation and test parts from the horizon); \
-                 {advice}"
-            )));
-        }
-        let (test, valid) = parts(horizon);
-        Ok(Split {
+impl Parts {
+    /// The parts of a series of `len` rows for horizon `H`, the longest that leave its
+    /// training part `min_rows`: a test part of a fifth of the series but at least `2H` and a
+    /// validation part of a tenth but at least `2H` (several origins each); else one horizon
+    /// each; else a validation part alone; else none (every row trains).
+    pub fn for_series(len: usize, horizon: usize, min_rows: usize) -> Parts {
+        let choices = [
+            ((len / 5).max(2 * horizon), (len / 10).max(2 * horizon)),
+            (horizon, horizon),
+            (0, horizon),
+            (0, 0),
+        ];
+        let (test, valid) = choices
+            .into_iter()
+            .find(|&(test, valid)| len >= test + valid + min_rows)
+            .unwrap_or((0, 0));
+        Parts {
             train_end: len - test - valid,
             valid_end: len - test,
             len,
-        })
+        }
+    }
+
+    /// Whether the series has a validation part.
+    pub fn has_validation(&self) -> bool {
+        self.valid_end > self.train_end
+    }
+
+    /// Whether the series has a test part.
+    pub fn has_test(&self) -> bool {
+        self.len > self.valid_end
     }
 
     /// For a person: the three parts' sizes.
@@ -72,205 +361,6 @@ impl Split {
             self.valid_end - self.train_end,
             self.len - self.valid_end
         )
-    }
-}
-
-/// Training windows the shortest training part must hold.
-const MIN_TRAIN_WINDOWS: usize = 8;
-
-/// The season of a series: its calendar's (from the time step) if it has one, else the lag
-/// of the highest autocorrelation of the training part's one-step changes, if clearly above
-/// noise; `None` when neither.
-pub fn detect_season(values: &[f64], calendar: Option<usize>) -> Option<usize> {
-    if let Some(season) = calendar.filter(|&m| values.len() >= 3 * m) {
-        return Some(season);
-    }
-    let changes: Vec<f64> = values.windows(2).map(|pair| pair[1] - pair[0]).collect();
-    let n = changes.len();
-    let mean = changes.iter().sum::<f64>() / n as f64;
-    let variance = changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>();
-    if variance == 0.0 {
-        return None;
-    }
-    let acf = |lag: usize| {
-        (lag..n)
-            .map(|i| (changes[i] - mean) * (changes[i - lag] - mean))
-            .sum::<f64>()
-            / variance
-    };
-    // A season is seen at least three times; noise's autocorrelation is about ±2/√n.
-    let threshold = (2.5 / (n as f64).sqrt()).max(0.2);
-    (2..=(n / 3).min(500))
-        .map(|lag| (lag, acf(lag)))
-        .filter(|&(lag, r)| r > threshold && r >= acf(lag - 1) && r >= acf(lag + 1))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(lag, _)| lag)
-}
-
-/// The model's view of a series (see the module documentation).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Features {
-    /// Steps a forecast reads.
-    pub window: usize,
-    /// Steps a forecast predicts.
-    pub horizon: usize,
-    /// The season in steps, whose phase the model reads; none without one.
-    pub season: Option<usize>,
-    /// Per target: the training part's standard deviation of one-step changes (a window's
-    /// own scale is floored at a quarter of it).
-    pub target_scales: Vec<f64>,
-    /// Per covariate: the training part's mean.
-    pub covariate_means: Vec<f64>,
-    /// Per covariate: the training part's standard deviation.
-    pub covariate_scales: Vec<f64>,
-    /// Whether the model reads and predicts the targets' logarithms (every target value of
-    /// the file positive): relative changes, for series whose swings grow with their level.
-    #[serde(default)]
-    pub log: bool,
-}
-
-impl Features {
-    /// Scales fitted on the training part `..split.train_end`; with `log`, of the targets'
-    /// logarithms.
-    pub fn fit(
-        series: &Series,
-        split: &Split,
-        (window, horizon): (usize, usize),
-        season: Option<usize>,
-        log: bool,
-    ) -> Self {
-        let train = |column: &Vec<f64>| column[..split.train_end].to_vec();
-        let target_scales = series
-            .targets
-            .iter()
-            .map(|column| {
-                let column: Vec<f64> = column
-                    .iter()
-                    .map(|&v| if log { v.ln() } else { v })
-                    .collect();
-                let changes: Vec<f64> = train(&column).windows(2).map(|p| p[1] - p[0]).collect();
-                let scale = deviation(&changes);
-                if scale > 0.0 {
-                    scale
-                } else {
-                    deviation(&train(&column)).max(1e-12)
-                }
-            })
-            .collect();
-        let covariates: Vec<Vec<f64>> = series.covariates.iter().map(train).collect();
-        Self {
-            window,
-            horizon,
-            season,
-            target_scales,
-            covariate_means: covariates.iter().map(|c| mean(c)).collect(),
-            covariate_scales: covariates.iter().map(|c| deviation(c).max(1e-12)).collect(),
-            log,
-        }
-    }
-
-    /// A target value as the model sees it (its logarithm with `log`).
-    fn read(&self, value: f64) -> f64 {
-        if self.log { value.ln() } else { value }
-    }
-
-    /// A value the model gave, back in the series' units.
-    fn write(&self, value: f64) -> f64 {
-        if self.log { value.exp() } else { value }
-    }
-
-    /// Targets.
-    pub fn targets(&self) -> usize {
-        self.target_scales.len()
-    }
-
-    /// Inputs per step: the targets, the covariates, and the season's phase (two).
-    pub fn width(&self) -> usize {
-        self.targets() + self.covariate_means.len() + if self.season.is_some() { 2 } else { 0 }
-    }
-
-    /// Each target's anchor for the window ending before row `end`: its last value and the
-    /// standard deviation of its one-step changes (floored).
-    pub fn anchors(&self, series: &Series, end: usize) -> Vec<Anchor> {
-        series
-            .targets
-            .iter()
-            .zip(&self.target_scales)
-            .map(|(column, &floor)| {
-                let window: Vec<f64> = column[end - self.window..end]
-                    .iter()
-                    .map(|&v| self.read(v))
-                    .collect();
-                let changes: Vec<f64> = window.windows(2).map(|p| p[1] - p[0]).collect();
-                Anchor {
-                    level: window[window.len() - 1],
-                    scale: deviation(&changes).max(0.25 * floor),
-                }
-            })
-            .collect()
-    }
-
-    /// The inputs of the window ending before row `end`, `[window, width]` row-major.
-    pub fn input(&self, series: &Series, end: usize) -> Vec<f32> {
-        let anchors = self.anchors(series, end);
-        let mut values = Vec::with_capacity(self.window * self.width());
-        for row in end - self.window..end {
-            for (column, anchor) in series.targets.iter().zip(&anchors) {
-                values.push(anchor.normalise(self.read(column[row])));
-            }
-            for (k, column) in series.covariates.iter().enumerate() {
-                let standard = (column[row] - self.covariate_means[k]) / self.covariate_scales[k];
-                values.push(standard as f32);
-            }
-            if let Some(season) = self.season {
-                let phase = 2.0 * std::f64::consts::PI * (row % season) as f64 / season as f64;
-                values.push(phase.sin() as f32);
-                values.push(phase.cos() as f32);
-            }
-        }
-        values
-    }
-
-    /// What the model should predict after row `end - 1`: `[horizon, targets]`, relative to
-    /// the window's anchors.
-    pub fn future(&self, series: &Series, end: usize) -> Vec<f32> {
-        let anchors = self.anchors(series, end);
-        let mut values = Vec::with_capacity(self.horizon * self.targets());
-        for row in end..end + self.horizon {
-            for (column, anchor) in series.targets.iter().zip(&anchors) {
-                values.push(anchor.normalise(self.read(column[row])));
-            }
-        }
-        values
-    }
-
-    /// The model's output for a window with these `anchors` in the series' units: `output`
-    /// and the result are `[horizon, targets, quantiles]`.
-    pub fn to_units(&self, anchors: &[Anchor], output: &[f32], quantiles: usize) -> Vec<f64> {
-        output
-            .iter()
-            .enumerate()
-            .map(|(i, &value)| self.write(anchors[(i / quantiles) % self.targets()].units(value)))
-            .collect()
-    }
-}
-
-/// Where a window stands: the level its values are read from, and their unit.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Anchor {
-    /// The window's last value (its logarithm with `log`).
-    pub level: f64,
-    /// The standard deviation of the window's one-step changes, floored.
-    pub scale: f64,
-}
-
-impl Anchor {
-    fn normalise(&self, value: f64) -> f32 {
-        ((value - self.level) / self.scale) as f32
-    }
-
-    fn units(&self, value: f32) -> f64 {
-        self.level + f64::from(value) * self.scale
     }
 }
 
@@ -287,37 +377,91 @@ fn deviation(values: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parts_follow_the_horizon_and_short_series_name_the_longest_horizon() {
-        let split = Split::for_horizon(144, 12, 24).unwrap();
-        assert_eq!(
-            (split.train_end, split.valid_end, split.len),
-            (92, 116, 144)
-        );
-        let err = Split::for_horizon(60, 20, 24).unwrap_err().to_string();
-        assert!(
-            err.contains("at most") || err.contains("no horizon fits"),
-            "{err}"
-        );
-        assert!(Split::for_horizon(100, 0, 10).is_err());
+    fn features(window: usize, calendar: Option<usize>) -> Features {
+        Features {
+            window,
+            horizon: 3,
+            calendar,
+            covariates: 0,
+            min_history: Features::min_history_for(window),
+            transform: Transform::Auto,
+            season: None,
+        }
+    }
+
+    fn series(values: Vec<f64>) -> Series {
+        Series {
+            name: "s".into(),
+            stamps: Vec::new(),
+            values,
+            covariates: Vec::new(),
+        }
     }
 
     #[test]
-    fn seasons_from_the_calendar_or_the_changes() {
-        let wave: Vec<f64> = (0..120).map(|i| ((i % 10) as f64 - 4.5).abs()).collect();
-        assert_eq!(detect_season(&wave, None), Some(10));
-        assert_eq!(detect_season(&wave, Some(12)), Some(12));
-        // A random walk has no season.
-        let mut state = 1u64;
-        let walk: Vec<f64> = (0..200)
-            .scan(0.0, |level, _| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                *level += ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5;
-                Some(*level)
-            })
+    fn parts_shrink_for_short_series_and_vanish_for_the_shortest() {
+        assert_eq!(
+            Parts::for_series(144, 12, 20),
+            Parts {
+                train_end: 92,
+                valid_end: 116,
+                len: 144
+            }
+        );
+        // M3 monthly: 48 months, horizon 18, a window of 36 (12 real steps): a validation
+        // part, no test part.
+        let short = Parts::for_series(48, 18, 30);
+        assert!(short.has_validation() && !short.has_test());
+        assert_eq!(short.train_end, 30);
+        let mid = Parts::for_series(70, 18, 30);
+        assert_eq!((mid.train_end, mid.valid_end), (34, 52));
+        let tiny = Parts::for_series(20, 18, 30);
+        assert!(!tiny.has_validation() && !tiny.has_test());
+    }
+
+    #[test]
+    fn a_window_reads_levels_relative_to_where_the_series_stands_and_pads_in_front() {
+        let values: Vec<f64> = (1..=10).map(f64::from).collect();
+        let series = series(values);
+        let f = features(6, None);
+        let profile = Profile::fit(&series, 10, &f, None).unwrap();
+        assert!(profile.log);
+        // Rows 0..4 (values 1..4) after two padded steps.
+        let input = f.input(&series, &profile, 4);
+        assert_eq!(&input[..4], &[0.0, 0.0, 0.0, 0.0]);
+        // A steady trend's smoothed level is its last value (a smoothing weight of 1).
+        let last = input[5 * 2];
+        assert!(last.abs() < 1e-6, "{last}");
+        assert_eq!(input[5 * 2 + 1], 1.0);
+        assert!(input[2 * 2] < 0.0);
+        // Back to units: the future's normalised values map back to the values.
+        let future = f.future(&series, &profile, 4);
+        let back = f.to_units(&series, &profile, 4, &future, 1);
+        for (value, expected) in back.iter().zip([5.0, 6.0, 7.0]) {
+            assert!((value - expected).abs() < 1e-4, "{back:?}");
+        }
+    }
+
+    #[test]
+    fn a_seasonal_series_is_read_without_its_season_and_given_it_back() {
+        let pattern = [0.7, 1.0, 1.3, 1.0];
+        let values: Vec<f64> = (0..48)
+            .map(|t| (100.0 + t as f64) * pattern[t % 4])
             .collect();
-        assert_eq!(detect_season(&walk, None), None);
+        let series = series(values.clone());
+        let f = features(8, Some(4));
+        let profile = Profile::fit(&series, 40, &f, Some(4)).unwrap();
+        assert!(
+            matches!(profile.season, SeasonChoice::Calendar(..)),
+            "{profile:?}"
+        );
+        assert!(profile.indices.is_some());
+        // The deseasonalised levels are nearly a straight line: small changes.
+        let future = f.future(&series, &profile, 40);
+        let back = f.to_units(&series, &profile, 40, &future, 1);
+        for (value, expected) in back.iter().zip(&values[40..43]) {
+            assert!((value - expected).abs() < 1e-3 * expected, "{back:?}");
+        }
+        assert_eq!(f.width(), 4);
     }
 }

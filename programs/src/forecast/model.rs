@@ -1,8 +1,8 @@
 //! The forecaster: an LSTM reads the window, a linear head reads its final state and gives
-//! every step of the horizon at once (direct multi-output), for each target and quantile; a
-//! linear map of the window's own target values is added to it (LSTNet's autoregressive
-//! "highway"), so that what a linear autoregression sees — last season's values — is there
-//! from the start and the LSTM learns what is left.
+//! every step of the horizon at once (direct multi-output), for each quantile; a linear map of
+//! the window's own values is added to it (LSTNet's autoregressive "highway"), so that what a
+//! linear autoregression sees is there from the start and the LSTM learns what is left. One
+//! model serves every series of a collection: the features put each in its own unit.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -13,14 +13,12 @@ use crate::error::{Error, Result};
 /// Configuration of a [`Forecaster`].
 #[derive(Config, Debug)]
 pub struct ForecasterConfig {
-    /// The encoder; its input size is the features' width (targets, covariates, season).
+    /// The encoder; its input size is the features' width (value, covariates, phase).
     pub lstm: LstmConfig,
     /// Steps of the window the linear part reads.
     pub window: usize,
     /// Steps predicted at once.
     pub horizon: usize,
-    /// Series predicted.
-    pub targets: usize,
     /// The quantiles predicted, each in (0, 1); the point forecast is the median's, or the
     /// only one's. `[0.5]` trains the median (least absolute error).
     #[config(default = "vec![0.5]")]
@@ -30,26 +28,31 @@ pub struct ForecasterConfig {
 impl ForecasterConfig {
     /// Checks the configuration and builds the model on `device`.
     pub fn try_init(&self, device: &Device) -> Result<Forecaster> {
-        if self.horizon == 0 || self.targets == 0 {
-            return Err(Error::Config(
-                "a forecast needs a horizon and a target".into(),
-            ));
+        if self.horizon == 0 {
+            return Err(Error::Config("a forecast needs a horizon".into()));
         }
         if let Some(q) = self.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
             return Err(Error::Config(format!("quantile {q} is not in (0, 1)")));
         }
         let lstm = self.lstm.try_init(device)?;
-        let outputs = self.horizon * self.targets * self.quantiles.len();
+        let outputs = self.horizon * self.quantiles.len();
         Ok(Forecaster {
             head: LinearConfig::new(lstm.output_size(), outputs).init(device),
-            linear: LinearConfig::new(self.window * self.targets, outputs)
+            linear: LinearConfig::new(self.window, outputs)
                 .with_bias(false)
                 .init(device),
             lstm,
             horizon: self.horizon,
-            targets: self.targets,
             quantiles: self.quantiles.len(),
         })
+    }
+
+    /// The nominal coverage of the interval between the outer quantiles (0 with one).
+    pub fn coverage(&self) -> f64 {
+        match self.quantiles.len() {
+            0 | 1 => 0.0,
+            n => self.quantiles[n - 1] - self.quantiles[0],
+        }
     }
 
     /// The index of the point forecast among the quantiles: the median's, else the middle
@@ -67,14 +70,12 @@ impl ForecasterConfig {
 pub struct Forecaster {
     /// The encoder of the window.
     pub lstm: Lstm,
-    /// Its final state to every step, target and quantile.
+    /// Its final state to every step and quantile.
     pub head: Linear,
-    /// The window's target values (the first `targets` inputs of each step) to the outputs.
+    /// The window's values (the first input of each step) to the outputs.
     pub linear: Linear,
     /// Steps predicted.
     pub horizon: usize,
-    /// Series predicted.
-    pub targets: usize,
     /// Quantiles predicted.
     pub quantiles: usize,
 }
@@ -82,32 +83,32 @@ pub struct Forecaster {
 impl Forecaster {
     /// - `windows`: `[batch, window, width]`
     ///
-    /// Returns `[batch, horizon, targets, quantiles]`, in the features' units.
-    pub fn forward(&self, windows: Tensor<3>) -> Tensor<4> {
+    /// Returns `[batch, horizon, quantiles]`, in the features' units.
+    pub fn forward(&self, windows: Tensor<3>) -> Tensor<3> {
         let [batch, window, _] = windows.dims();
         let values = windows
             .clone()
-            .slice(s![.., .., 0..self.targets])
-            .reshape([batch, window * self.targets]);
+            .slice(s![.., .., 0..1])
+            .reshape([batch, window]);
         let (_, state) = self.lstm.forward(windows, None);
         let outputs =
             self.head.forward(self.lstm.final_output(&state)) + self.linear.forward(values);
-        outputs.reshape([batch, self.horizon, self.targets, self.quantiles])
+        outputs.reshape([batch, self.horizon, self.quantiles])
     }
 }
 
-/// The mean pinball loss of `predicted` (`[batch, horizon, targets, quantiles]`) against
-/// `actual` (`[batch, horizon, targets]`): for quantile `τ`, `τ·(y − ŷ)` above the forecast and
-/// `(1 − τ)·(ŷ − y)` below it; for the median alone, half the absolute error.
-pub fn pinball_loss(predicted: Tensor<4>, actual: Tensor<3>, quantiles: &[f64]) -> Tensor<1> {
+/// The mean pinball loss of `predicted` (`[batch, horizon, quantiles]`) against `actual`
+/// (`[batch, horizon]`): for quantile `τ`, `τ·(y − ŷ)` above the forecast and `(1 − τ)·(ŷ − y)`
+/// below it; for the median alone, half the absolute error.
+pub fn pinball_loss(predicted: Tensor<3>, actual: Tensor<2>, quantiles: &[f64]) -> Tensor<1> {
     let device = predicted.device();
     let q = quantiles.len();
     let levels = Tensor::<1>::from_data(
         TensorData::new(quantiles.to_vec(), [q]),
         (&device, predicted.dtype()),
     )
-    .reshape([1, 1, 1, q]);
-    let error = actual.unsqueeze_dim::<4>(3) - predicted;
+    .reshape([1, 1, q]);
+    let error = actual.unsqueeze_dim::<3>(2) - predicted;
     let above = error.clone() * levels.clone();
     let below = error * (levels - 1.0);
     above.max_pair(below).mean()

@@ -127,6 +127,33 @@ impl Stamp {
     }
 }
 
+/// How a plot's tick at axis position `x` (see [`Stamp::axis_value`]) is written: a date as
+/// `format` writes dates (`2018-01`, `2018-01-15`), a number without a needless fraction (a
+/// year `2018`, not `2018.0`).
+pub fn axis_tick(x: f64, origin: &Stamp, step: Step, format: StampFormat) -> String {
+    let sub_day = matches!(step, Step::Seconds(s) if s < 86_400);
+    match origin {
+        Stamp::Moment(_) if !sub_day => {
+            let year = x.floor();
+            let days =
+                if NaiveDate::from_ymd_opt(year as i32, 12, 31).is_some_and(|d| d.leap_year()) {
+                    366.0
+                } else {
+                    365.0
+                };
+            // A day's fraction of rounding error must not move a tick to the day before.
+            let ordinal = (((x - year) * days + 1e-6).floor() as u32 + 1).min(days as u32);
+            let date = NaiveDate::from_yo_opt(year as i32, ordinal).unwrap_or_default();
+            match format {
+                StampFormat::Month => date.format("%Y-%m").to_string(),
+                _ => date.format("%Y-%m-%d").to_string(),
+            }
+        }
+        _ if (x - x.round()).abs() < 1e-9 => format!("{}", x.round() as i64),
+        _ => format!("{x:.2}"),
+    }
+}
+
 /// The step from `a` to `b` (`b` later): whole calendar months when both fall on the same day
 /// of the month at the same time, else seconds, or the numbers' difference.
 pub fn step_between(a: &Stamp, b: &Stamp) -> Option<Step> {
@@ -201,6 +228,15 @@ mod tests {
             assert_eq!(stamp.write(format), cell);
         }
         assert!(Stamp::parse("yesterday").is_none());
+        // Plot ticks are written as the file writes its stamps.
+        let (march, format) = Stamp::parse("2018-03").unwrap();
+        let x = march.axis_value(Some(Step::Months(1)), &march);
+        assert_eq!(axis_tick(x, &march, Step::Months(1), format), "2018-03");
+        let year = Stamp::Number(1821.0);
+        assert_eq!(
+            axis_tick(1850.0, &year, Step::Number(1.0), StampFormat::Number),
+            "1850"
+        );
         assert!(Stamp::parse("NaN").is_none());
     }
 

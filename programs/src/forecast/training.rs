@@ -1,8 +1,10 @@
-//! Training a [`Forecaster`]: every window of the training part whose horizon stays in it,
-//! in shuffled batches, the pinball loss; the validation part's windows score each epoch, for
-//! early stopping. An epoch is [`ForecastTask::MIN_BATCHES`] to [`ForecastTask::MAX_BATCHES`]
-//! batches whatever the series' length (a short series is passed over several times, a long
-//! one in part), so that early stopping looks at comparable amounts of training.
+//! Training one [`Forecaster`] on the windows of every series: each window is a series' values
+//! before an origin and the horizon after it, read through that series' [`Profile`]; batches
+//! mix series, and the validation part's windows of every series score each epoch, for early
+//! stopping. An epoch is [`ForecastTask::MIN_BATCHES`] to [`ForecastTask::MAX_BATCHES`] batches
+//! whatever the collection's size (a short series is passed over several times, a large
+//! collection in part), so that early stopping looks at comparable amounts of training and an
+//! epoch count means the same number of steps in both stages of a run.
 
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -10,52 +12,59 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::data::Series;
-use super::features::{Features, Split};
+use super::data::Collection;
+use super::features::{Features, Parts, Profile};
 use super::model::{Forecaster, pinball_loss};
 use crate::error::Result;
 use crate::train::{BatchLoss, Evaluation, TrainTask};
 
+/// A window's place: the series (its index in the collection) and the row its horizon
+/// starts at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The series' index.
+    pub series: usize,
+    /// The first row after the window.
+    pub end: usize,
+}
+
 /// Windows as the model reads them: inputs `[count, window, width]` and what follows them
-/// `[count, horizon, targets]`, row-major.
+/// `[count, horizon]`, row-major.
 #[derive(Clone, Debug, Default)]
 pub struct Windows {
     /// `[count, window, width]`
     pub inputs: Vec<f32>,
-    /// `[count, horizon, targets]`
+    /// `[count, horizon]`
     pub futures: Vec<f32>,
-    /// Windows.
-    pub count: usize,
+    /// Where each window ends.
+    pub origins: Vec<Origin>,
 }
 
 impl Windows {
-    /// The windows ending before each row of `ends`.
+    /// The windows ending at `origins`, each series read through its profile.
     pub fn new(
-        series: &Series,
+        collection: &Collection,
+        profiles: &[Profile],
         features: &Features,
-        ends: impl IntoIterator<Item = usize>,
+        origins: Vec<Origin>,
     ) -> Self {
         let mut windows = Windows::default();
-        for end in ends {
-            windows.inputs.extend(features.input(series, end));
-            windows.futures.extend(features.future(series, end));
-            windows.count += 1;
+        for origin in &origins {
+            let (series, profile) = (&collection.series[origin.series], &profiles[origin.series]);
+            windows
+                .inputs
+                .extend(features.input(series, profile, origin.end));
+            windows
+                .futures
+                .extend(features.future(series, profile, origin.end));
         }
+        windows.origins = origins;
         windows
     }
 
-    /// The windows of the training part (their horizon inside it) and of the validation
-    /// part (their horizon inside it, starting at or after its first row).
-    pub fn training_and_validation(
-        series: &Series,
-        features: &Features,
-        split: &Split,
-    ) -> (Self, Self) {
-        let (window, horizon) = (features.window, features.horizon);
-        let train = Windows::new(series, features, window..=split.train_end - horizon);
-        let first = split.train_end.max(window);
-        let valid = Windows::new(series, features, first..=split.valid_end - horizon);
-        (train, valid)
+    /// Windows.
+    pub fn count(&self) -> usize {
+        self.origins.len()
     }
 
     /// Inputs and futures of the windows `indices` as tensors.
@@ -64,16 +73,13 @@ impl Windows {
         indices: &[usize],
         features: &Features,
         device: &Device,
-    ) -> (Tensor<3>, Tensor<3>) {
-        let (window, width) = (features.window, features.width());
-        let (horizon, targets) = (features.horizon, features.targets());
+    ) -> (Tensor<3>, Tensor<2>) {
+        let (window, width, horizon) = (features.window, features.width(), features.horizon);
         let mut inputs = Vec::with_capacity(indices.len() * window * width);
-        let mut futures = Vec::with_capacity(indices.len() * horizon * targets);
+        let mut futures = Vec::with_capacity(indices.len() * horizon);
         for &i in indices {
             inputs.extend_from_slice(&self.inputs[i * window * width..(i + 1) * window * width]);
-            futures.extend_from_slice(
-                &self.futures[i * horizon * targets..(i + 1) * horizon * targets],
-            );
+            futures.extend_from_slice(&self.futures[i * horizon..(i + 1) * horizon]);
         }
         let options = (device, DType::F32);
         (
@@ -81,15 +87,39 @@ impl Windows {
                 TensorData::new(inputs, [indices.len(), window, width]),
                 options,
             ),
-            Tensor::from_data(
-                TensorData::new(futures, [indices.len(), horizon, targets]),
-                options,
-            ),
+            Tensor::from_data(TensorData::new(futures, [indices.len(), horizon]), options),
         )
     }
 }
 
-/// A [`TrainTask`] over a series' windows.
+/// The origins of every training window whose horizon lies before row `visible[s]` of
+/// series `s`, each window holding at least `features.min_history` real steps.
+pub fn training_origins(features: &Features, visible: &[usize]) -> Vec<Origin> {
+    let mut origins = Vec::new();
+    for (series, &end) in visible.iter().enumerate() {
+        let first = features.min_history.max(1);
+        if end < first + features.horizon {
+            continue;
+        }
+        origins.extend((first..=end - features.horizon).map(|end| Origin { series, end }));
+    }
+    origins
+}
+
+/// The origins of every window whose horizon lies in a series' validation part.
+pub fn validation_origins(features: &Features, parts: &[Parts]) -> Vec<Origin> {
+    let mut origins = Vec::new();
+    for (series, parts) in parts.iter().enumerate() {
+        if !parts.has_validation() {
+            continue;
+        }
+        let last = parts.valid_end - features.horizon;
+        origins.extend((parts.train_end..=last).map(|end| Origin { series, end }));
+    }
+    origins
+}
+
+/// A [`TrainTask`] over windows of a collection.
 pub struct ForecastTask {
     features: Features,
     quantiles: Vec<f64>,
@@ -104,9 +134,10 @@ impl ForecastTask {
     /// Batches an epoch takes at least.
     pub const MIN_BATCHES: usize = 10;
     /// Batches an epoch takes at most.
-    pub const MAX_BATCHES: usize = 20;
+    pub const MAX_BATCHES: usize = 40;
 
-    /// A task over `train` and `valid` windows (see [`Windows::training_and_validation`]).
+    /// A task over `train` windows, early stopping on `valid` windows (none: no validation
+    /// loss).
     pub fn new(
         features: Features,
         quantiles: Vec<f64>,
@@ -117,7 +148,7 @@ impl ForecastTask {
         Self {
             features,
             quantiles,
-            order: (0..train.count).collect(),
+            order: (0..train.count()).collect(),
             train,
             valid,
             batch_size: batch_size.max(1),
@@ -125,21 +156,23 @@ impl ForecastTask {
         }
     }
 
-    /// Windows to train on.
-    pub fn training_windows(&self) -> usize {
-        self.train.count
+    /// The batches of an epoch over `windows` windows in batches of `batch_size`.
+    pub fn batches_per_epoch(windows: usize, batch_size: usize) -> usize {
+        windows
+            .div_ceil(batch_size.max(1))
+            .clamp(Self::MIN_BATCHES, Self::MAX_BATCHES)
     }
 
     /// The mean pinball loss of `model` over `windows`, in batches.
     fn loss(&self, model: &Forecaster, windows: &Windows) -> Result<f64> {
-        let indices: Vec<usize> = (0..windows.count).collect();
+        let indices: Vec<usize> = (0..windows.count()).collect();
         let mut total = 0.0;
-        for chunk in indices.chunks(256) {
+        for chunk in indices.chunks(512) {
             let (inputs, futures) = windows.tensors(chunk, &self.features, &self.device);
             let loss = pinball_loss(model.forward(inputs), futures, &self.quantiles);
             total += loss.into_scalar::<f64>() * chunk.len() as f64;
         }
-        Ok(total / windows.count.max(1) as f64)
+        Ok(total / windows.count().max(1) as f64)
     }
 }
 
@@ -147,16 +180,12 @@ impl TrainTask for ForecastTask {
     type Model = Forecaster;
 
     fn start_epoch(&mut self, _epoch: usize, seed: u64) -> usize {
-        let batches = self
-            .train
-            .count
-            .div_ceil(self.batch_size)
-            .clamp(Self::MIN_BATCHES, Self::MAX_BATCHES);
+        let batches = Self::batches_per_epoch(self.train.count(), self.batch_size);
         // Enough shuffled passes over the windows for the epoch's batches.
         let mut rng = StdRng::seed_from_u64(seed);
         self.order.clear();
         while self.order.len() < batches * self.batch_size {
-            let mut pass: Vec<usize> = (0..self.train.count).collect();
+            let mut pass: Vec<usize> = (0..self.train.count()).collect();
             pass.shuffle(&mut rng);
             self.order.extend(pass);
         }
@@ -172,6 +201,9 @@ impl TrainTask for ForecastTask {
     }
 
     fn evaluate(&mut self, model: &Forecaster) -> Result<Evaluation> {
+        if self.valid.count() == 0 {
+            return Ok(Evaluation::default());
+        }
         let model = model.valid();
         let device = self.device.clone().without_autodiff();
         let saved = std::mem::replace(&mut self.device, device);

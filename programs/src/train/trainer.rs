@@ -192,11 +192,13 @@ impl Trainer {
                 self.checkpoints().dir().display()
             ));
         }
-        // A resumed run may be given more epochs than it had; only a reached target ends it.
+        // A resumed run may be given more epochs than it had; only a reached target, or an
+        // early stop, ends it.
         state.finished = state
             .history
             .last()
-            .is_some_and(|last| self.reached_target(last.train_loss));
+            .is_some_and(|last| self.reached_target(last.train_loss))
+            || self.stalled(&state);
         while !state.finished && state.epochs_done < self.config.epochs {
             let epoch = Epoch {
                 index: state.epochs_done,
@@ -389,7 +391,7 @@ impl Trainer {
         state: &mut TrainingState,
         valid_loss: Option<f64>,
     ) -> Result<bool> {
-        let (Some(patience), Some(loss)) = (self.config.patience, valid_loss) else {
+        let (Some(_), Some(loss)) = (self.config.patience, valid_loss) else {
             return Ok(false);
         };
         let best_loss = state
@@ -401,12 +403,20 @@ impl Trainer {
             state.best_epoch = Some(state.epochs_done);
             return Ok(false);
         }
-        // Evaluations since the best one.
-        let since = state.history[state.best_epoch.unwrap_or(0)..]
+        Ok(self.stalled(state))
+    }
+
+    /// With early stopping: whether the validation loss has not improved for `patience`
+    /// evaluations since the best one.
+    fn stalled(&self, state: &TrainingState) -> bool {
+        let (Some(patience), Some(best)) = (self.config.patience, state.best_epoch) else {
+            return false;
+        };
+        let since = state.history[best.min(state.history.len())..]
             .iter()
             .filter(|record| record.valid_loss.is_some())
             .count();
-        Ok(since >= patience)
+        since >= patience
     }
 
     fn write_checkpoint<M: Module>(
