@@ -34,10 +34,10 @@ use burn::tensor::{Distribution, Int};
 use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, kernel_decisions};
 use burn_lstm::{Lstm, LstmConfig, LstmInit};
 use burn_lstm_programs::backend::BackendChoice;
-use burn_lstm_programs::data::{Tokenizer, Vocabulary, WindowSet, keras_sine_windows};
-use burn_lstm_programs::models::{
-    LanguageModelConfig, Sampling, SequenceRegressor, SequenceRegressorConfig, generate,
-};
+use burn_lstm_programs::language::{LanguageModelConfig, Sampling, generate};
+use burn_lstm_programs::language::{Tokenizer, Vocabulary};
+use burn_lstm_programs::sine::{SequenceRegressor, SequenceRegressorConfig};
+use burn_lstm_programs::sine::{WindowSet, keras_sine_windows};
 use burn_lstm_programs::train::{OptimizerConfig, clip_global_norm};
 use rand::SeedableRng;
 use serde_json::{Value, json};

@@ -1,10 +1,14 @@
-"""The file-level import graph of a crate's sources, and any loop in it.
+"""The file-level import graph of a crate's sources, any loop in it, and any leaf that imports
+the module above it.
 
     python3 scripts/import_graph.py [SRC_DIR ...]
 
 A file imports another when it names it in a `use` (or a path) as `crate::a::b`,
 `super::b` or `self::b`; a module file that only declares its children (`mod x;`) does not
-import them. Prints each file's imports, then the loops (none is the goal).
+import them. Prints each file's imports, then the loops, then the leaves (files without
+children) that import their own parent module's file (`a/mod.rs` imported by `a/b.rs`): a leaf
+takes what it needs from its siblings or elsewhere, and its parent only gathers and re-exports
+(none of either is the goal).
 """
 import re
 import sys
@@ -87,6 +91,16 @@ def main(roots):
     print(f"cycles of any length: {len(cycles)}")
     for cycle in cycles:
         print(f"  {cycle}")
+    # A leaf (a module no other module lies under) importing its own parent module.
+    parents = []
+    for (root, name), targets in sorted(graph.items()):
+        parts = name.split("::") if name else []
+        is_leaf = not any(other.startswith(name + "::") for (r, other) in graph if r == root and name)
+        if len(parts) >= 2 and is_leaf and "::".join(parts[:-1]) in targets:
+            parents.append(f"{name} -> {'::'.join(parts[:-1])}")
+    print(f"leaves importing their parent: {len(parents)}")
+    for line in parents:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,12 @@ pub enum LstmError {
     /// `BURN_LSTM_KERNEL` names a kernel that does not exist or that this CPU does not run.
     #[error("{0}")]
     Kernel(String),
-    /// Training could not go on.
+    /// Training could not go on. (The layer never returns it: training is the programs'
+    /// concern, and `burn_lstm_programs::Error::Training` says it there.)
+    #[deprecated(
+        since = "0.1.0",
+        note = "the layer never returns it; training errors are burn_lstm_programs::Error::Training"
+    )]
     #[error("{0}")]
     Training(String),
 }

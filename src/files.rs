@@ -39,6 +39,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Removes the `*.partial` files a killed run may have left in `dir` (not recursive).
+#[deprecated(
+    since = "0.1.0",
+    note = "a program's concern: moved to burn_lstm_programs::files::remove_partial_files"
+)]
 pub fn remove_partial_files(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {

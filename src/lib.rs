@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod cell;
+pub mod cpu;
 mod error;
 pub mod files;
 mod fused;
@@ -78,27 +79,6 @@ pub mod output;
 pub mod pytorch;
 mod recurrence;
 mod state;
-
-/// The CPU kernels of the fused layer (flex, ndarray) and how one is chosen: measured per
-/// shape class on first use, or forced with `BURN_LSTM_KERNEL=auto|fastest|avx512|avx2|gemm`.
-///
-/// ```
-/// use burn_lstm::cpu::{CpuKernel, kernel_choice, kernel_decisions};
-///
-/// // What this CPU offers (always at least the gemm crate's portable path).
-/// assert!(CpuKernel::available().contains(&CpuKernel::Gemm));
-/// // An unknown name in BURN_LSTM_KERNEL would be an error here, and from `try_forward`.
-/// assert!(kernel_choice().is_ok());
-/// // After a forward pass, each shape class's choice and the timings it was made by.
-/// for decision in kernel_decisions() {
-///     println!("{}: {} {:?}", decision.class, decision.kernel, decision.timings);
-/// }
-/// ```
-pub mod cpu {
-    pub use crate::fused::kernel::{
-        CpuKernel, KERNEL_VARIABLE, KernelChoice, KernelDecision, kernel_choice, kernel_decisions,
-    };
-}
 
 /// Counters for the crate's own tests (feature `testing`): that the fused path, not a
 /// fallback, computed what a test compares.

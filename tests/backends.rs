@@ -8,8 +8,8 @@ use burn::prelude::*;
 use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm_programs::backend::BackendChoice;
-use burn_lstm_programs::data::keras_sine_windows;
-use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
+use burn_lstm_programs::sine::keras_sine_windows;
+use burn_lstm_programs::sine::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm_programs::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig,
 };

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, Distribution, Int};
 use burn_lstm::testing::fused_layer_calls;
 use burn_lstm::{LstmConfig, LstmState, Recurrence};
-use burn_lstm_programs::models::LanguageModelConfig;
+use burn_lstm_programs::language::LanguageModelConfig;
 use common::{cpu_devices, max_abs_diff};
 
 /// The tests of this file count fused calls: one at a time.

@@ -9,10 +9,10 @@ use burn::prelude::*;
 use burn::tensor::Int;
 use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
-use burn_lstm_programs::data::{StreamBatches, Tokenizer, Vocabulary};
-use burn_lstm_programs::models::{
+use burn_lstm_programs::language::{
     LanguageModelConfig, Sampling, StreamTask, generate, score_stream,
 };
+use burn_lstm_programs::language::{StreamBatches, Tokenizer, Vocabulary};
 use burn_lstm_programs::train::{
     LrSchedule, OptimizerConfig, ProgressMode, TrainTask, Trainer, TrainingConfig,
 };
@@ -329,7 +329,7 @@ fn pre_trained_word_vectors_fill_their_rows() {
     fs::write(&path, "3 2\ncat 0.5 -0.25\nmat 1 2\ndog 9 9\n").unwrap();
     let device = Device::flex();
     let (weight, found) =
-        burn_lstm_programs::data::read_word_vectors(&path, &vocab, 2, &device).unwrap();
+        burn_lstm_programs::language::read_word_vectors(&path, &vocab, 2, &device).unwrap();
     assert_eq!(found, 2, "cat and mat (dog is not in the vocabulary)");
     let rows: Vec<f32> = weight.into_data().iter::<f32>().collect();
     let row = |word: &str| {
@@ -344,7 +344,7 @@ fn pre_trained_word_vectors_fill_their_rows() {
         "others start small"
     );
     fs::write(&path, "cat 0.5\n").unwrap();
-    let message = burn_lstm_programs::data::read_word_vectors(&path, &vocab, 2, &device)
+    let message = burn_lstm_programs::language::read_word_vectors(&path, &vocab, 2, &device)
         .unwrap_err()
         .to_string();
     assert!(

@@ -8,7 +8,7 @@ use std::process::Command;
 use burn::prelude::*;
 use burn_lstm::LstmConfig;
 use burn_lstm::files::load_module;
-use burn_lstm_programs::models::SequenceRegressorConfig;
+use burn_lstm_programs::sine::SequenceRegressorConfig;
 use common::program::{example, text};
 
 #[test]

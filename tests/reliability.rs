@@ -13,8 +13,9 @@ use burn::prelude::*;
 use burn_lstm::LstmConfig;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm_programs::Error;
-use burn_lstm_programs::data::{StreamBatches, keras_sine_windows, read_corpus};
-use burn_lstm_programs::models::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
+use burn_lstm_programs::language::{StreamBatches, read_corpus};
+use burn_lstm_programs::sine::keras_sine_windows;
+use burn_lstm_programs::sine::{RegressionTask, SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm_programs::train::{
     BatchLoss, Checkpoints, Evaluation, LrSchedule, OptimizerConfig, ProgressMode, TrainTask,
     Trainer, TrainingConfig, read_metrics_csv,

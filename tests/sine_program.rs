@@ -8,8 +8,8 @@ use std::fs;
 use burn::prelude::*;
 use burn_lstm::files::{load_module, save_module};
 use burn_lstm::{LstmConfig, LstmInit};
-use burn_lstm_programs::data::keras_sine_windows;
-use burn_lstm_programs::models::{RegressionTask, SequenceRegressorConfig};
+use burn_lstm_programs::sine::keras_sine_windows;
+use burn_lstm_programs::sine::{RegressionTask, SequenceRegressorConfig};
 use burn_lstm_programs::train::{
     LrSchedule, OptimizerConfig, ProgressMode, Trainer, TrainingConfig, read_metrics_csv,
 };
@@ -273,7 +273,8 @@ fn help_opens_with_the_programs_own_description() {
         ),
         (
             "forecast",
-            "Forecast a series of your own (a CSV file's columns) with an LSTM",
+            "Forecast your own series (a CSV file's columns, a long file with an id column, or a \
+             folder of files) with one LSTM across them",
         ),
         (
             "language_model",

@@ -3,8 +3,8 @@
 
 use burn::prelude::*;
 use burn_lstm::{LstmConfig, LstmInit};
-use burn_lstm_programs::data::Tokenizer;
-use burn_lstm_programs::models::LanguageModelConfig;
+use burn_lstm_programs::language::LanguageModelConfig;
+use burn_lstm_programs::language::Tokenizer;
 use burn_lstm_programs::train::{LrSchedule, OptimizerConfig, TrainingConfig};
 use burn_lstm_programs::{Error, Result};
 use clap::ValueEnum;

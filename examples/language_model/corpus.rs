@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use burn_lstm_programs::data::{Tokenizer, Vocabulary, read_corpus};
+use burn_lstm_programs::language::{Tokenizer, Vocabulary, read_corpus};
 use burn_lstm_programs::{Error, Result};
 
 use crate::config::{DataConfig, Source};

@@ -28,8 +28,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn_lstm::files::load_module;
 use burn_lstm_programs::backend::init_seeded;
-use burn_lstm_programs::data::Vocabulary;
-use burn_lstm_programs::models::{
+use burn_lstm_programs::language::Vocabulary;
+use burn_lstm_programs::language::{
     LanguageModel, NextTokenWindows, Sampling, StreamTask, WindowTask, generate,
 };
 use burn_lstm_programs::train::artifacts::{load_config, save_config};
@@ -261,7 +261,7 @@ fn with_word_vectors(
     device: &Device,
 ) -> Result<LanguageModel> {
     if let Some(path) = glove {
-        let (weight, found) = burn_lstm_programs::data::read_word_vectors(
+        let (weight, found) = burn_lstm_programs::language::read_word_vectors(
             path,
             vocab,
             config.model.lstm.input_size,

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use burn_lstm::files::write_atomic;
 use burn_lstm_programs::Result;
-use burn_lstm_programs::data::{Tokenizer, Vocabulary};
-use burn_lstm_programs::models::{
+use burn_lstm_programs::language::{
     LanguageModel, NextTokenWindows, Sampling, TextScore, generate, score_stream,
 };
+use burn_lstm_programs::language::{Tokenizer, Vocabulary};
 use burn_lstm_programs::plot::{Chart, Series, draw_chart, palette};
 use burn_lstm_programs::train::EpochRecord;
 

@@ -24,7 +24,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn_lstm::files::load_module;
 use burn_lstm_programs::backend::init_seeded;
-use burn_lstm_programs::models::{RegressionTask, SequenceRegressor};
+use burn_lstm_programs::sine::{RegressionTask, SequenceRegressor};
 use burn_lstm_programs::train::artifacts::{load_config, save_config};
 use burn_lstm_programs::train::{EpochRecord, Trainer};
 use burn_lstm_programs::{Error, Result};

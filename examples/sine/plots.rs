@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn_lstm_programs::Result;
-use burn_lstm_programs::data::{WindowSet, seed_prediction_window};
-use burn_lstm_programs::models::SequenceRegressor;
 use burn_lstm_programs::plot::{Chart, Series, draw_chart, palette};
+use burn_lstm_programs::sine::SequenceRegressor;
+use burn_lstm_programs::sine::{WindowSet, seed_prediction_window};
 use burn_lstm_programs::train::EpochRecord;
 
 use crate::recipe::{Recipe, SineConfig, SineData};

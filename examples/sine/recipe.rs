@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 use burn_lstm::{LstmConfig, LstmInit};
-use burn_lstm_programs::data::{WindowSet, keras_sine_windows, torch_sine_series};
-use burn_lstm_programs::models::SequenceRegressorConfig;
+use burn_lstm_programs::sine::SequenceRegressorConfig;
+use burn_lstm_programs::sine::{WindowSet, keras_sine_windows, torch_sine_series};
 use burn_lstm_programs::train::{LrSchedule, OptimizerConfig, TrainingConfig};
 use burn_lstm_programs::{Error, Result};
 use clap::ValueEnum;

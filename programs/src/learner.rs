@@ -38,8 +38,8 @@ use burn::train::{
     ClassificationOutput, InferenceStep, LearnerSummary, RegressionOutput, TrainOutput, TrainStep,
 };
 
-use crate::data::WindowSet;
-use crate::models::{LanguageModel, NextTokenWindows, SequenceRegressor};
+use crate::language::{LanguageModel, NextTokenWindows};
+use crate::sine::{SequenceRegressor, WindowSet};
 use crate::train::clip_global_norm;
 
 fn out_of_bounds(index: usize, len: usize) -> DatasetError {

@@ -20,9 +20,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::{Autodiff, Backend, TensorMetadata, tensor::FloatTensor};
 
 use super::contract::{
-    LayerCall, LayerPrimitives, LayerResults, LayerTraining, LstmLayerBackend, ResultGradients,
+    LayerOperands, LayerPrimitives, LayerResults, LayerTraining, LstmLayerBackend, ResultGradients,
+    Wanted,
 };
-use super::layer::Wanted;
 
 /// The gradients of the output sequence and of the final cell state, left by their nodes for
 /// the layer's node.
@@ -187,25 +187,28 @@ impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBacken
     for Autodiff<B, C>
 {
     fn lstm_layer(
-        input: FloatTensor<Self>,
-        input_weights: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        recurrent_weights: FloatTensor<Self>,
-        projection: FloatTensor<Self>,
-        hidden: FloatTensor<Self>,
-        cell: FloatTensor<Self>,
-        recurrent_mask: FloatTensor<Self>,
-        call: LayerCall,
+        operands: LayerOperands<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let [
+            input,
+            input_weights,
+            bias,
+            recurrent,
+            projection,
+            hidden,
+            cell,
+            _,
+        ] = operands.tensors();
         let nodes = [
-            input.node(),
-            input_weights.node(),
-            bias.node(),
-            recurrent_weights.node(),
-            projection.node(),
-            hidden.node(),
-            cell.node(),
-        ];
+            input,
+            input_weights,
+            bias,
+            recurrent,
+            projection,
+            hidden,
+            cell,
+        ]
+        .map(|tensor| tensor.node());
         let prep = match FusedLayer::<B>(PhantomData)
             .prepare::<C>(nodes)
             .compute_bound()
@@ -213,35 +216,18 @@ impl<B: LstmLayerBackend + LayerTraining, C: CheckpointStrategy> LstmLayerBacken
         {
             OpsKind::Tracked(prep) => prep,
             OpsKind::UnTracked(prep) => {
-                let (output, final_hidden, final_cell) = B::lstm_layer(
-                    input.into_primitive(),
-                    input_weights.into_primitive(),
-                    bias.into_primitive(),
-                    recurrent_weights.into_primitive(),
-                    projection.into_primitive(),
-                    hidden.into_primitive(),
-                    cell.into_primitive(),
-                    recurrent_mask.into_primitive(),
-                    call,
-                );
+                let (output, final_hidden, final_cell) =
+                    B::lstm_layer(operands.map(|tensor| tensor.into_primitive()));
                 return untracked_results::<B, C>(prep.finish(final_hidden), output, final_cell);
             }
         };
-        let tensors = [
-            &input,
-            &input_weights,
-            &bias,
-            &recurrent_weights,
-            &projection,
-            &hidden,
-            &cell,
-            &recurrent_mask,
-        ];
-        let primitives = LayerPrimitives::new(tensors.map(|tensor| tensor.primitive()), &call);
+        let call = &operands.call;
+        let primitives =
+            LayerPrimitives::new(operands.tensors().map(|tensor| tensor.primitive()), call);
         // dW_x needs the input: keep it only then.
-        let keep_input = input_weights.is_tracked();
+        let keep_input = operands.input_weights.is_tracked();
         let ((output, final_hidden, final_cell), saved) =
-            B::forward_train(primitives, &call, keep_input);
+            B::forward_train(primitives, call, keep_input);
         let layer_shape = final_hidden.shape().to_vec();
         let results = Arc::new(Mutex::new(SiblingGradients::default()));
         let state = LayerState {

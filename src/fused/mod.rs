@@ -1,51 +1,36 @@
-//! Fused operations with their own backward nodes inside burn's autodiff:
+//! The fused LSTM layer: one layer — every time step of every direction — as one burn backend
+//! operation with its own backward node inside burn's autodiff.
 //!
-//! - [`op::LstmLayerBackend`]: one LSTM layer — every time step of every direction — as one
-//!   operation: on the CPU backends (flex, ndarray; f32 and f64) computed on the host (what it
-//!   computes and how: [`layer`]), on burn's CubeCL backend (wgpu, CUDA; f32) as CubeCL
-//!   kernels (`cube`, `kernels`);
-//! - `cross_entropy::CrossEntropyBackend` (with the `programs` feature): a language model's
-//!   output layer and its cross-entropy as one operation; `OutputLogitsBackend`, the output
-//!   layer alone for generation.
+//! - [`contract`]: the operation ([`contract::LstmLayerBackend`]), its operands, sizes and
+//!   gradients, and what a backend provides for training it;
+//! - `host`: the CPU backends' implementation (flex, ndarray; f32 and f64), on the kernels of
+//!   [`crate::cpu`];
+//! - `cube`: burn's CubeCL backend's (wgpu, CUDA; f32), as CubeCL kernels;
+//! - `autodiff`: the one backward node both kinds of backend train through.
 //!
 //! The composed path (burn tensor operations, burn's autodiff end to end) computes the same
 //! thing and is what the other backends run; `Recurrence::Composed` selects it everywhere.
-//! The backward node ([`autodiff`]) is one for both kinds of backend, through
-//! `autodiff::LayerTraining`.
 
 // burn-ndarray is deprecated in burn 0.22 but remains a supported backend of this crate.
 #![allow(deprecated)]
 
 mod autodiff;
-mod backward;
-mod contract;
-// A language model's output layer and its loss (the public face: `crate::output`).
-mod cross_entropy;
-// The CubeCL backend's kernels (wgpu, CUDA).
+pub(crate) mod contract;
+// The CubeCL backend's layer (wgpu, CUDA).
 #[cfg(feature = "cube")]
 mod cube;
-mod elementwise;
-mod fastmath;
-mod forward;
+// The CPU backends' layer (flex, ndarray).
 pub(crate) mod host;
-pub(crate) mod kernel;
-#[cfg(feature = "cube")]
-mod kernels;
-mod layer;
-mod op;
-mod packed;
-mod pool;
-mod schedule;
-mod simd;
-mod tile;
 
+use std::sync::Arc;
+
+use burn::backend::Dispatch;
 use burn::prelude::*;
 use burn::tensor::DType;
 
-pub(crate) use cross_entropy::{Targets, linear_cross_entropy, output_logits};
-#[cfg(feature = "cube")]
+use contract::{LayerCall, LayerOperands, LstmLayerBackend};
+#[cfg(all(feature = "cube", feature = "testing"))]
 pub(crate) use cube::recurrence_kernel_launches;
-pub(crate) use op::{LayerTensors, lstm_layer};
 
 static LAYER_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -93,4 +78,64 @@ pub(crate) fn on_host(device: &Device, dtype: DType) -> bool {
         _ => false,
     };
     cpu && matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// The layer's tensors, as the callers in [`crate::recurrence`] hold them.
+pub(crate) struct LayerTensors {
+    /// `[T, N, F]` or `[N, T, F]`
+    pub input: Tensor<3>,
+    /// `[F, D·4H]`
+    pub input_weights: Tensor<2>,
+    /// `[D·4H]`
+    pub bias: Option<Tensor<1>>,
+    /// `[Hout, D·4H]`
+    pub recurrent_weights: Tensor<2>,
+    /// `[D, H, Hout]`
+    pub projection: Option<Tensor<3>>,
+    /// `[D, N, Hout]`
+    pub hidden: Tensor<3>,
+    /// `[D, N, H]`
+    pub cell: Tensor<3>,
+    /// `[D, N, Hout]`
+    pub recurrent_mask: Option<Tensor<3>>,
+}
+
+/// Runs one fused layer (see [`LstmLayerBackend::lstm_layer`]): the output and the final
+/// hidden and cell states.
+pub(crate) fn lstm_layer(
+    tensors: LayerTensors,
+    lengths: Option<&[usize]>,
+    batch_first: bool,
+) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+    let call = LayerCall {
+        batch_first,
+        directions: tensors.hidden.dims()[0],
+        hidden: tensors.cell.dims()[2],
+        lengths: lengths.map(|lengths| Arc::new(lengths.to_vec())),
+        bias: tensors.bias.is_some(),
+        projection: tensors.projection.is_some(),
+        recurrent_mask: tensors.recurrent_mask.is_some(),
+    };
+    let options = (&tensors.input.device(), tensors.input.dtype());
+    let stand_in = || Tensor::<1>::zeros([1], options).into_dispatch();
+    let (output, hidden, cell) = <Dispatch as LstmLayerBackend>::lstm_layer(LayerOperands {
+        input: tensors.input.into_dispatch(),
+        input_weights: tensors.input_weights.into_dispatch(),
+        bias: tensors.bias.map_or_else(stand_in, Tensor::into_dispatch),
+        recurrent_weights: tensors.recurrent_weights.into_dispatch(),
+        projection: tensors
+            .projection
+            .map_or_else(stand_in, Tensor::into_dispatch),
+        hidden: tensors.hidden.into_dispatch(),
+        cell: tensors.cell.into_dispatch(),
+        recurrent_mask: tensors
+            .recurrent_mask
+            .map_or_else(stand_in, Tensor::into_dispatch),
+        call,
+    });
+    (
+        Tensor::from_dispatch(output),
+        Tensor::from_dispatch(hidden),
+        Tensor::from_dispatch(cell),
+    )
 }

@@ -15,9 +15,9 @@
 
 use std::path::Path;
 
+use crate::files::write_atomic;
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_lstm::files::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::Baseline;

@@ -172,7 +172,7 @@ impl Run<'_> {
             .map(|member| {
                 let path = member_dir(self.artifacts, "", member).join("model.bpk");
                 let model = self.config.model.try_init(self.device)?;
-                burn_lstm::files::load_module(model, &path).map_err(Into::into)
+                crate::files::load_module(model, &path).map_err(Into::into)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(self.predictor(models, profiles, selection.calibration.clone()))

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use burn_lstm::files::{read_text, write_atomic};
+use crate::files::{read_text, write_atomic};
 
 /// Saves a burn `Config` as JSON, atomically.
 pub fn save_config<C: burn::config::Config>(config: &C, path: &Path) -> Result<()> {

@@ -21,8 +21,8 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::{load_module, read_text, remove_partial_files, save_module, write_atomic};
 use crate::train::metrics::EpochRecord;
-use burn_lstm::files::{load_module, read_text, remove_partial_files, save_module, write_atomic};
 
 /// Where training stands: enough to continue exactly where it stopped.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ impl Checkpoints {
         let state = read_state(&path.join("training.json"))?;
         let model = load_module(model, &path.join("model.bpk"))?;
         let optimizer_path = path.join("optimizer.bpk");
-        let bytes = burn_lstm::files::read(&optimizer_path)?;
+        let bytes = crate::files::read(&optimizer_path)?;
         let optimizer = optimizer
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|err| {

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use burn_lstm::files::write_atomic;
+use crate::files::write_atomic;
 
 /// What one epoch did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ pub fn write_metrics_csv(records: &[EpochRecord], path: &Path) -> Result<()> {
 
 /// Reads the `epoch,train_loss,valid_loss` columns of a `metrics.csv`.
 pub fn read_metrics_csv(path: &Path) -> Result<Vec<(usize, f64, Option<f64>)>> {
-    let text = burn_lstm::files::read_text(path)?;
+    let text = crate::files::read_text(path)?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut rows = Vec::new();
     for (line, row) in reader.records().enumerate() {

@@ -8,11 +8,11 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::files::{load_module, remove_partial_files, save_module};
 use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
 use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
 use crate::train::progress::{Progress, ProgressMode};
-use burn_lstm::files::{load_module, remove_partial_files, save_module};
 
 /// The loss of one training batch.
 pub struct BatchLoss {

@@ -1,0 +1,35 @@
+//! The CPU kernels of the fused layer and the fused loss (flex, ndarray), and how one is
+//! chosen: measured per shape class on first use, or forced with
+//! `BURN_LSTM_KERNEL=auto|fastest|avx512|avx2|gemm`.
+//!
+//! Nothing here knows of LSTMs: element types ([`elem`](self)), one file per instruction set
+//! behind one trait (`isa`, `simd`), the register tiles of the packed products (`tile`,
+//! `packed`), the planner that times the candidates (`planner`), the host's buffer pool,
+//! its fast math and the softmax rows, and borrowing the CPU backends' tensors (`tensors`).
+//!
+//! ```
+//! use burn_lstm::cpu::{CpuKernel, kernel_choice, kernel_decisions};
+//!
+//! // What this CPU offers (always at least the gemm crate's portable path).
+//! assert!(CpuKernel::available().contains(&CpuKernel::Gemm));
+//! // An unknown name in BURN_LSTM_KERNEL would be an error here, and from `try_forward`.
+//! assert!(kernel_choice().is_ok());
+//! // After a forward pass, each shape class's choice and the timings it was made by.
+//! for decision in kernel_decisions() {
+//!     println!("{}: {} {:?}", decision.class, decision.kernel, decision.timings);
+//! }
+//! ```
+
+pub(crate) mod elem;
+pub(crate) mod fastmath;
+pub(crate) mod isa;
+pub(crate) mod packed;
+pub(crate) mod planner;
+pub(crate) mod pool;
+pub(crate) mod simd;
+pub(crate) mod softmax;
+pub(crate) mod tensors;
+pub(crate) mod tile;
+
+pub use isa::CpuKernel;
+pub use planner::{KERNEL_VARIABLE, KernelChoice, KernelDecision, kernel_choice, kernel_decisions};

@@ -1,0 +1,257 @@
+//! Which CPU kernel serves the host's products and element-wise passes, chosen by measurement.
+//!
+//! The candidates are the packed tile kernels for AVX-512 and for AVX2 (see
+//! [`super::packed`]) and the `gemm` crate; a CPU offers those its instruction sets run (a CPU
+//! without AVX2, or not x86-64 at all, offers only `gemm`). Which is fastest is not what the
+//! widest vectors promise: AMD's Zen 4 runs 512-bit instructions as two 256-bit halves, Intel's
+//! cores lower their clock under 512-bit work, and small products favour a kernel with little
+//! set-up. So, as cuDNN's algorithm search or FFTW's planner do, the first product of each
+//! shape class times every candidate on that shape, against that product's own right-hand side
+//! (the `gemm` crate reads a transposed view at another speed than a row-major one), and the
+//! fastest serves that class for the rest of the process ([`Planner`]); the element-wise passes (gate activations, state updates,
+//! softmax) are timed once the same way.
+//!
+//! **The same bits, whatever the timer saw.** The two tile kernels compute every product and
+//! pass in the same order of operations, so they give identical results; the `gemm` crate
+//! rounds differently. By default (`auto`) the trial chooses only among the tile kernels this
+//! CPU runs — two runs of a program with the same seed end with the same weights, however a
+//! noisy machine timed them — and the `gemm` crate serves only a CPU without them.
+//! `BURN_LSTM_KERNEL=fastest` lets the `gemm` crate compete too (a few per cent on some shapes,
+//! at the cost of results that depend on the trial), as cuDNN's `benchmark` mode does.
+//!
+//! `BURN_LSTM_KERNEL=auto|fastest|avx512|avx2|gemm`: the last three force one kernel for every
+//! packed product and element-wise pass (`gemm` then means the portable code of CPUs without a tile kernel: the
+//! `gemm` crate's products and plain element-wise loops; products used only once or twice,
+//! which packing would not pay for, go to the `gemm` crate whatever the choice);
+//! [`kernel_decisions`] says what was chosen and why.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use super::isa::CpuKernel;
+
+/// The environment variable that forces a kernel.
+pub const KERNEL_VARIABLE: &str = "BURN_LSTM_KERNEL";
+
+/// How kernels are chosen in this process: by measurement, or forced by [`KERNEL_VARIABLE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// Each shape class timed on first use among the kernels of one rounding (the default,
+    /// `auto`: [`CpuKernel::same_bits`]).
+    Measured,
+    /// Each shape class timed on first use among every kernel (`fastest`): results may
+    /// depend on what the trial saw.
+    Fastest,
+    /// One kernel for everything.
+    Forced(CpuKernel),
+}
+
+/// [`KERNEL_VARIABLE`] read and checked, once per process: an unknown name, or a kernel this
+/// CPU does not run, is an error naming the kernels it does.
+pub fn kernel_choice() -> Result<KernelChoice, String> {
+    static CHOICE: OnceLock<Result<KernelChoice, String>> = OnceLock::new();
+    CHOICE
+        .get_or_init(|| {
+            let value = std::env::var(KERNEL_VARIABLE).unwrap_or_default();
+            parse_choice(value.trim()).map_err(|err| format!("{KERNEL_VARIABLE}={value}: {err}"))
+        })
+        .clone()
+}
+
+fn parse_choice(value: &str) -> Result<KernelChoice, String> {
+    if value.is_empty() || value == "auto" {
+        return Ok(KernelChoice::Measured);
+    }
+    if value == "fastest" {
+        return Ok(KernelChoice::Fastest);
+    }
+    let kernel: CpuKernel = value.parse()?;
+    if !kernel.is_available() {
+        let offered: Vec<_> = CpuKernel::available().iter().map(|k| k.name()).collect();
+        return Err(format!(
+            "this CPU does not run the {kernel} kernel (it offers: auto, fastest, {})",
+            offered.join(", ")
+        ));
+    }
+    Ok(KernelChoice::Forced(kernel))
+}
+
+/// The kernels a trial chooses among under the process's choice.
+fn candidates() -> Vec<CpuKernel> {
+    match kernel_choice() {
+        Ok(KernelChoice::Forced(kernel)) => vec![kernel],
+        Ok(KernelChoice::Fastest) => CpuKernel::available(),
+        Ok(KernelChoice::Measured) => CpuKernel::same_bits(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// What a shape class was given, and the timings it was chosen by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelDecision {
+    /// The class: `product F32 m≤32 k≤512 n≤1024`, `product F32 m≤256 k≤1024 n≤256 (rhs
+    /// transposed)`, or `element-wise F32 (gates)`.
+    pub class: String,
+    /// The kernel that serves it.
+    pub kernel: CpuKernel,
+    /// Each candidate's best time on the class's first shape, in microseconds; empty when the
+    /// kernel was forced or was the only candidate.
+    pub timings: Vec<(CpuKernel, f64)>,
+}
+
+/// Every decision this process has made, in the order of their classes' names.
+pub fn kernel_decisions() -> Vec<KernelDecision> {
+    planner()
+        .decisions
+        .lock()
+        .expect("kernel decisions")
+        .values()
+        .cloned()
+        .collect()
+}
+
+/// The kernel decisions of the process and their cache.
+struct Planner {
+    decisions: Mutex<BTreeMap<String, KernelDecision>>,
+}
+
+fn planner() -> &'static Planner {
+    static PLANNER: OnceLock<Planner> = OnceLock::new();
+    PLANNER.get_or_init(|| Planner {
+        decisions: Mutex::new(BTreeMap::new()),
+    })
+}
+
+/// The kernel for `class`: decided before, forced, the only candidate, or timed now with
+/// `run` (which runs the class's work once with the given kernel). Every class's kernel is
+/// recorded, forced ones too, for [`kernel_decisions`].
+///
+/// The trial interleaves the candidates over a few rounds and keeps each one's best time, so
+/// that a moment of noise on the machine does not decide. The lock is held through a trial:
+/// a second caller of the same class waits for its decision instead of timing again.
+pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
+    const ROUNDS: usize = 3;
+    // Repetitions of short work, so that a timing is not the clock's resolution.
+    const MIN_TRIAL: std::time::Duration = std::time::Duration::from_micros(50);
+    let mut decisions = planner().decisions.lock().expect("kernel decisions");
+    if let Some(decision) = decisions.get(class) {
+        return decision.kernel;
+    }
+    let candidates = candidates();
+    let mut timings: Vec<(CpuKernel, f64)> = Vec::new();
+    if candidates.len() > 1 {
+        for &kernel in &candidates {
+            run(kernel); // warm-up: caches, page faults, the kernel's first packing
+        }
+        let mut best = vec![f64::INFINITY; candidates.len()];
+        for _ in 0..ROUNDS {
+            for (best, &kernel) in best.iter_mut().zip(&candidates) {
+                let start = Instant::now();
+                let mut repetitions = 0u32;
+                while repetitions == 0 || start.elapsed() < MIN_TRIAL {
+                    run(kernel);
+                    repetitions += 1;
+                }
+                let each = start.elapsed().as_secs_f64() * 1e6 / f64::from(repetitions);
+                *best = best.min(each);
+            }
+        }
+        timings = candidates.iter().copied().zip(best).collect();
+    }
+    let kernel = timings
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(candidates[0], |&(kernel, _)| kernel);
+    decisions.insert(
+        class.to_string(),
+        KernelDecision {
+            class: class.to_string(),
+            kernel,
+            timings,
+        },
+    );
+    kernel
+}
+
+/// A power of two at least `size`, for naming shape classes: shapes within a factor of two
+/// share a decision.
+pub(crate) fn size_class(size: usize) -> usize {
+    size.max(1).next_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_names_parse_and_unknown_ones_are_refused() {
+        assert_eq!(parse_choice(""), Ok(KernelChoice::Measured));
+        assert_eq!(parse_choice("auto"), Ok(KernelChoice::Measured));
+        assert_eq!(
+            parse_choice("gemm"),
+            Ok(KernelChoice::Forced(CpuKernel::Gemm))
+        );
+        let err = parse_choice("avx1024").unwrap_err();
+        assert!(err.contains("unknown kernel `avx1024`"), "{err}");
+        assert!(err.contains("auto, fastest, avx512, avx2 or gemm"), "{err}");
+        assert_eq!(parse_choice("fastest"), Ok(KernelChoice::Fastest));
+        for kernel in [CpuKernel::Avx512, CpuKernel::Avx2] {
+            match kernel.is_available() {
+                true => assert_eq!(
+                    parse_choice(kernel.name()),
+                    Ok(KernelChoice::Forced(kernel))
+                ),
+                false => assert!(
+                    parse_choice(kernel.name())
+                        .unwrap_err()
+                        .contains("this CPU does not run")
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_class_is_timed_once_and_keeps_its_fastest_kernel() {
+        if kernel_choice() != Ok(KernelChoice::Measured) {
+            return; // a forced kernel skips the trial this test is about
+        }
+        let candidates = CpuKernel::same_bits();
+        // `auto` never lets the gemm crate's other rounding compete with the tiles.
+        if candidates.len() > 1 || candidates[0] != CpuKernel::Gemm {
+            assert!(!candidates.contains(&CpuKernel::Gemm));
+        }
+        // The last candidate is made the slowest by sleeping: the trial must not choose it
+        // where another candidate exists.
+        let slowest = *candidates.last().expect("a candidate");
+        let mut calls = 0;
+        let chosen = plan("test class", |kernel| {
+            calls += 1;
+            if kernel == slowest {
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+        });
+        let expected_calls_at_least = candidates.len() * if candidates.len() > 1 { 4 } else { 0 };
+        assert!(calls >= expected_calls_at_least, "{calls} trial runs");
+        if candidates.len() > 1 {
+            assert_ne!(chosen, slowest);
+        }
+        let again = plan("test class", |_| {
+            panic!("a decided class is not timed again")
+        });
+        assert_eq!(again, chosen);
+        let decision = kernel_decisions()
+            .into_iter()
+            .find(|decision| decision.class == "test class")
+            .expect("the decision is recorded");
+        assert_eq!(decision.kernel, chosen);
+        assert_eq!(
+            decision.timings.len(),
+            if candidates.len() > 1 {
+                candidates.len()
+            } else {
+                0
+            }
+        );
+    }
+}

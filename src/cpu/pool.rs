@@ -1,0 +1,152 @@
+//! Large host buffers kept between layer calls.
+//!
+//! A training step of a layer makes buffers of tens of megabytes (the saved gates alone are
+//! `[D, T, N, 4H]`: 26 MB for W3) and lets them go after its backward pass. The system
+//! allocator hands such sizes back to the kernel and maps fresh pages for the next step, so
+//! every step paid a page fault and a page clearing for each 4 KiB it touched (W3: about
+//! 25 000 faults a step). Here they are kept for the next call of about the same size:
+//! [`zeros`] takes one (zeroed) or makes one, and the [`Pooled`] buffer goes back on drop.
+//!
+//! The pool holds at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] per element type: what a
+//! few layers' steps need, not more. Buffers below [`MIN_LEN`] elements are left to the
+//! allocator, which serves small sizes well.
+
+use std::any::TypeId;
+use std::sync::Mutex;
+
+use super::elem::Elem;
+
+/// Elements below which a buffer is not pooled (256 KiB of f32).
+pub(crate) const MIN_LEN: usize = 1 << 16;
+/// Buffers kept per element type.
+pub(crate) const MAX_BUFFERS: usize = 24;
+/// Bytes kept per element type.
+pub(crate) const MAX_BYTES: usize = 512 << 20;
+
+static F32: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+static F64: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+/// A buffer that goes back to the pool when dropped.
+#[derive(Debug)]
+pub(crate) struct Pooled<E> {
+    values: Vec<E>,
+    /// Where it goes when dropped ([`give`] for its type; set by [`zeros`], so the type needs
+    /// no bound here, nor do the structs that hold one).
+    give: Option<fn(Vec<E>)>,
+}
+
+impl<E> Default for Pooled<E> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            give: None,
+        }
+    }
+}
+
+impl<E> std::ops::Deref for Pooled<E> {
+    type Target = [E];
+    fn deref(&self) -> &[E] {
+        &self.values
+    }
+}
+
+impl<E> std::ops::DerefMut for Pooled<E> {
+    fn deref_mut(&mut self) -> &mut [E] {
+        &mut self.values
+    }
+}
+
+impl<E> Drop for Pooled<E> {
+    fn drop(&mut self) {
+        if let Some(give) = self.give {
+            give(std::mem::take(&mut self.values));
+        }
+    }
+}
+
+/// `len` zeros: a kept buffer of about that capacity, or a new one.
+pub(crate) fn zeros<E: Elem>(len: usize) -> Pooled<E> {
+    if len >= MIN_LEN
+        && let Some(mut buffer) = take::<E>(len)
+    {
+        buffer.clear();
+        buffer.resize(len, E::zero());
+        return Pooled {
+            values: buffer,
+            give: Some(give::<E>),
+        };
+    }
+    Pooled {
+        values: vec![E::zero(); len],
+        give: Some(give::<E>),
+    }
+}
+
+/// Runs `f` on the pool of `E`'s buffers (f32 or f64, the only `Elem`s).
+fn with_pool<E: Elem, R>(f: impl FnOnce(&mut Vec<Vec<E>>) -> R) -> R {
+    fn cast<A: bytemuck::Pod, B: bytemuck::Pod>(pool: &mut Vec<Vec<A>>) -> &mut Vec<Vec<B>> {
+        assert_eq!(TypeId::of::<A>(), TypeId::of::<B>());
+        // SAFETY: A and B are the same type (asserted).
+        unsafe { &mut *(pool as *mut Vec<Vec<A>>).cast::<Vec<Vec<B>>>() }
+    }
+    if TypeId::of::<E>() == TypeId::of::<f32>() {
+        f(cast::<f32, E>(&mut F32.lock().expect("buffer pool")))
+    } else {
+        f(cast::<f64, E>(&mut F64.lock().expect("buffer pool")))
+    }
+}
+
+/// The smallest kept buffer that holds `len` without wasting more than its size again.
+fn take<E: Elem>(len: usize) -> Option<Vec<E>> {
+    with_pool::<E, _>(|pool| {
+        let best = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, buffer)| buffer.capacity() >= len && buffer.capacity() <= 2 * len)
+            .min_by_key(|(_, buffer)| buffer.capacity())
+            .map(|(index, _)| index)?;
+        Some(pool.swap_remove(best))
+    })
+}
+
+/// Keeps `buffer` for a later call, the smallest kept ones giving way when the pool is full.
+fn give<E: Elem>(buffer: Vec<E>) {
+    if buffer.capacity() < MIN_LEN {
+        return;
+    }
+    with_pool::<E, _>(|pool| {
+        pool.push(buffer);
+        pool.sort_by_key(|buffer| std::cmp::Reverse(buffer.capacity()));
+        let size = std::mem::size_of::<E>();
+        while pool.len() > MAX_BUFFERS
+            || pool.iter().map(|b| b.capacity() * size).sum::<usize>() > MAX_BYTES
+        {
+            pool.pop();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_come_back_zeroed_and_small_ones_are_not_kept() {
+        let len = MIN_LEN + 5;
+        let mut first = zeros::<f64>(len);
+        first.iter_mut().for_each(|v| *v = 7.0);
+        let address = first.as_ptr();
+        drop(first);
+        // The same buffer again (nothing else in this test takes f64 buffers of this size),
+        // zeroed, at a slightly smaller length.
+        let again = zeros::<f64>(len - 3);
+        assert_eq!(again.len(), len - 3);
+        assert!(again.iter().all(|&v| v == 0.0));
+        assert_eq!(again.as_ptr(), address);
+        // A request far below a kept buffer's size makes a new one.
+        let small = zeros::<f64>(10);
+        assert_eq!(small.len(), 10);
+        assert_ne!(small.as_ptr(), address);
+    }
+}

@@ -1,0 +1,217 @@
+//! The register tiles of the packed products, written once with SIMD intrinsics over an
+//! instruction set's vectors ([`Simd`], [`TileShape`]).
+//!
+//! A tile is `R` rows × `NV` vectors of the destination, held in `R·NV` vector registers over
+//! the whole inner dimension: at each `k` it loads `NV` vectors of the packed panel and, for
+//! each row, broadcasts one left-hand-side element and multiplies-adds it into that row's
+//! accumulators. The sizes leave room for the panel's vectors and a broadcast:
+//!
+//! | kernel | registers | f32 tile (rows × columns) | f64 tile |
+//! | --- | --- | --- | --- |
+//! | AVX2 + FMA | 16 × 256 bit | 6 × 16 (12 accumulators) | 6 × 8 |
+//! | AVX-512F | 32 × 512 bit | 8 × 48 (24 accumulators) | 8 × 24 |
+//!
+//! (Each instruction set's file in [`super::isa`] gives its sizes.)
+//!
+//! The rows a full tile leaves, and the last panel's columns, take smaller tiles of the same
+//! code (fewer rows, fewer vectors; the last vector written through a mask), so no padding
+//! is computed beyond one vector.
+
+use super::simd::{TileShape, load_n, store_n};
+
+/// Columns of a panel for `S`'s tiles of `V` (its f32 or f64 vector).
+pub(crate) fn panel_width<V: TileShape>() -> usize {
+    V::VECTORS * V::LANES
+}
+
+/// One part of a product's left-hand side as raw parts: `k` columns of `values`, rows `row`
+/// apart, columns `col` apart.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment<E> {
+    pub values: *const E,
+    pub row: usize,
+    pub col: usize,
+    pub k: usize,
+}
+
+/// `dst[m×n] (+)= [segment₀ | segment₁] · panels`, as raw parts: `panels` holds
+/// `ceil(n / NR)` panels of `k × NR`, `k`-major (the last padded with zeros).
+pub(crate) struct TileProduct<E> {
+    pub panels: *const E,
+    pub k: usize,
+    pub n: usize,
+    pub dst: *mut E,
+    pub dst_row: usize,
+    pub accumulate: bool,
+    pub segments: [Segment<E>; 2],
+    pub m: usize,
+}
+
+/// The product with the tiles of `V`, an instruction set's vector of the product's element
+/// type.
+///
+/// # Safety
+/// The CPU runs `V`'s instruction set (this is compiled inside its `#[target_feature]` entry:
+/// `InstructionSet::run`); the panels are packed [`panel_width`]`::<V>()` wide; every row and
+/// column the product names lies inside its buffers.
+#[inline(always)]
+pub(crate) unsafe fn run<V: TileShape>(product: &TileProduct<V::Elem>) {
+    // SAFETY: by the caller's promise.
+    unsafe { drive::<V>(product) }
+}
+
+/// Rows in blocks (so a block of the left-hand side stays in cache while every panel passes),
+/// then panel by panel, then tile by tile.
+#[inline(always)]
+unsafe fn drive<V: TileShape>(product: &TileProduct<V::Elem>) {
+    const BLOCK_TILES: usize = 16;
+    let (k, n, m) = (product.k, product.n, product.m);
+    let width = V::VECTORS * V::LANES;
+    let block = BLOCK_TILES * V::ROWS;
+    for block_start in (0..m).step_by(block) {
+        let block_end = (block_start + block).min(m);
+        for p in 0..n.div_ceil(width) {
+            let place = Place {
+                panel: p,
+                // SAFETY: panel `p` of `k × width` lies inside the packed buffer.
+                panel_data: unsafe { product.panels.add(p * k * width) },
+                columns: width.min(n - p * width),
+            };
+            let vectors = place.columns.div_ceil(V::LANES);
+            let mut row = block_start;
+            while row < block_end {
+                let rows = V::ROWS.min(block_end - row);
+                // SAFETY: rows `row..row + rows` and the panel's columns lie inside the
+                // operands, by the caller's promise.
+                unsafe {
+                    match vectors {
+                        1 => tile_rows::<V, 1>(product, row, rows, &place),
+                        2 if V::VECTORS >= 2 => tile_rows::<V, 2>(product, row, rows, &place),
+                        3 if V::VECTORS >= 3 => tile_rows::<V, 3>(product, row, rows, &place),
+                        _ => unreachable!("at most {} vectors", V::VECTORS),
+                    }
+                }
+                row += rows;
+            }
+        }
+    }
+}
+
+/// Where a tile writes: panel `panel` (its packed data at `panel_data`), of which `columns`
+/// are real.
+struct Place<E> {
+    panel: usize,
+    panel_data: *const E,
+    columns: usize,
+}
+
+/// A tile of `rows` (at most the kernel's [`TileShape::ROWS`]) rows and `NV` vectors.
+#[inline(always)]
+unsafe fn tile_rows<V: TileShape, const NV: usize>(
+    product: &TileProduct<V::Elem>,
+    row: usize,
+    rows: usize,
+    place: &Place<V::Elem>,
+) {
+    // SAFETY: as for `drive`. The guards are constants of `V`: the tiles a kernel never
+    // uses (more rows or vectors than its registers hold) are not compiled for it.
+    unsafe {
+        match rows {
+            1 => tile::<V, 1, NV>(product, row, place),
+            2 => tile::<V, 2, NV>(product, row, place),
+            3 => tile::<V, 3, NV>(product, row, place),
+            4 => tile::<V, 4, NV>(product, row, place),
+            5 => tile::<V, 5, NV>(product, row, place),
+            6 if V::ROWS >= 6 => tile::<V, 6, NV>(product, row, place),
+            7 if V::ROWS >= 7 => tile::<V, 7, NV>(product, row, place),
+            8 if V::ROWS >= 8 => tile::<V, 8, NV>(product, row, place),
+            _ => unreachable!("at most {} rows", V::ROWS),
+        }
+    }
+}
+
+/// `dst[row..row+R, panel columns] (+)= lhs[row..row+R, :] · panel`, the `R × NV`
+/// accumulators in registers.
+///
+/// The accumulators are a local array passed by value (never behind a reference, so the
+/// compiler keeps them in registers rather than memory), and no closures: a closure is not
+/// compiled with its caller's target features, so intrinsics inside it would stay calls.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // indices over const sizes: fully unrolled
+unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
+    product: &TileProduct<V::Elem>,
+    row: usize,
+    place: &Place<V::Elem>,
+) {
+    let width = V::VECTORS * V::LANES;
+    // SAFETY: as for `drive`.
+    unsafe {
+        let acc = [[V::zero(); NV]; R];
+        let (acc, panel) = accumulate::<V, R, NV>(acc, product.segments[0], row, place.panel_data);
+        let (acc, _) = accumulate::<V, R, NV>(acc, product.segments[1], row, panel);
+        let first_column = place.panel * width;
+        // Every vector full but, in the last panel, the last one: written apart, so that the
+        // loops over the registers unroll (a run-time count in them kept the accumulators in
+        // memory).
+        let last = place.columns - (NV - 1) * V::LANES;
+        for r in 0..R {
+            let dst = product.dst.add((row + r) * product.dst_row + first_column);
+            for j in 0..NV - 1 {
+                let out = dst.add(j * V::LANES);
+                match product.accumulate {
+                    true => acc[r][j].add(V::load(out)).store(out),
+                    false => acc[r][j].store(out),
+                }
+            }
+            let out = dst.add((NV - 1) * V::LANES);
+            let value = match product.accumulate {
+                true => acc[r][NV - 1].add(load_n::<V>(out, last)),
+                false => acc[r][NV - 1],
+            };
+            store_n(value, out, last);
+        }
+    }
+}
+
+/// `acc + segment[row..row+R, :] · panel[..k]`, and where the panel continues.
+///
+/// # Safety
+/// The segment's rows `row..row + R` and the panel's next `k` rows lie inside their buffers.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // indices over const sizes: fully unrolled
+unsafe fn accumulate<V: TileShape, const R: usize, const NV: usize>(
+    mut acc: [[V; NV]; R],
+    segment: Segment<V::Elem>,
+    row: usize,
+    mut panel: *const V::Elem,
+) -> ([[V; NV]; R], *const V::Elem) {
+    if segment.k == 0 {
+        return (acc, panel);
+    }
+    let width = V::VECTORS * V::LANES;
+    // SAFETY: by the caller's promise.
+    unsafe {
+        // One pointer per row and one offset for all, so each step of `k` is one broadcast
+        // per row and one addition.
+        let mut rows = [segment.values; R];
+        for r in 0..R {
+            rows[r] = segment.values.add((row + r) * segment.row);
+        }
+        let mut offset = 0;
+        for _ in 0..segment.k {
+            let mut b = [V::zero(); NV];
+            for j in 0..NV {
+                b[j] = V::load(panel.add(j * V::LANES));
+            }
+            panel = panel.add(width);
+            for r in 0..R {
+                let a = V::splat(*rows[r].add(offset));
+                for j in 0..NV {
+                    acc[r][j] = a.mul_add(b[j], acc[r][j]);
+                }
+            }
+            offset += segment.col;
+        }
+    }
+    (acc, panel)
+}

@@ -1,0 +1,469 @@
+//! The fused layer's forward pass on the host (what it computes: [`super::layer`]).
+
+use super::gates::{cell_rows, elementwise_kernel};
+use super::layer::{LayerInputs, LayerOutputs, LayerWeights, PackedWeights, StateRows, copy_row};
+use super::schedule::{Schedule, StepAt};
+use crate::cpu::elem::{Elem, RowShared};
+use crate::cpu::isa::CpuKernel;
+use crate::cpu::packed::{LhsPart, PackedRhs};
+use crate::cpu::pool::{self, Pooled};
+use crate::cpu::tensors::HostValues;
+use crate::fused::contract::{InputShapes, LayerDims};
+
+/// What the backward pass needs from a training forward pass.
+#[derive(Debug)]
+pub(crate) struct Saved<E> {
+    pub(crate) dims: LayerDims,
+    pub(crate) schedule: Schedule,
+    pub(crate) weights: LayerWeights<E>,
+    /// `[T, N, F]` in internal row order, kept when the input weights want a gradient.
+    pub(crate) input: Option<HostValues<E>>,
+    /// `[D, T, N, G]`: the activated gates (padding rows: left over input projections).
+    pub(crate) gates: Pooled<E>,
+    /// `[D, T, N, H]`: the cell state after each step.
+    pub(crate) cells: Pooled<E>,
+    /// `[D, T, N, Hout]`: the hidden state (masked) that entered each step's product.
+    pub(crate) hidden_in: Pooled<E>,
+    /// `[D, N, H]`, original row order.
+    pub(crate) initial_cell: HostValues<E>,
+    /// `[D, N, Hout]`, original row order.
+    pub(crate) recurrent_mask: Option<HostValues<E>>,
+}
+
+impl<E> Saved<E> {
+    pub(crate) fn shapes(&self) -> InputShapes {
+        let LayerDims {
+            steps,
+            batch,
+            features,
+            hidden,
+            hidden_out,
+            directions,
+            ..
+        } = self.dims;
+        let width = self.dims.gates();
+        InputShapes {
+            input: match self.dims.batch_first {
+                true => [batch, steps, features],
+                false => [steps, batch, features],
+            },
+            input_weights: [features, directions * width],
+            bias: [directions * width],
+            recurrent: [hidden_out, directions * width],
+            projection: [directions, hidden, hidden_out],
+            hidden: [directions, batch, hidden_out],
+            cell: [directions, batch, hidden],
+        }
+    }
+}
+
+/// Runs the layer. With `train`, also returns what [`backward`](super::backward::backward)
+/// needs (with `keep_input`, the input too, for the input weights' gradient).
+pub(crate) fn forward<E: Elem>(
+    dims: LayerDims,
+    weights: LayerWeights<E>,
+    inputs: LayerInputs<E>,
+    train: bool,
+    keep_input: bool,
+) -> (LayerOutputs<E>, Option<Saved<E>>) {
+    let schedule = Schedule::new(dims, inputs.lengths.as_deref());
+    let LayerInputs {
+        input,
+        hidden,
+        cell,
+        recurrent_mask,
+        lengths: _,
+    } = inputs;
+    // The units read the input in internal order, time-major; or, when nothing needs that
+    // order (no reordering of rows, no input kept for the backward pass), as it is.
+    let internal_input = keep_input || schedule.order.is_some();
+    let input = match internal_input {
+        true => schedule.to_internal(input, &dims, dims.features),
+        false => input,
+    };
+    let initial = InitialState {
+        hidden,
+        cell,
+        recurrent_mask,
+    };
+    let packed = pack_forward(&weights, &dims, &schedule);
+    let bias = weights.bias.clone();
+    // Inference keeps nothing for a backward pass: once packed, the weights as given can go
+    // (packed products that kept them as they are hold them themselves).
+    let weights = train.then_some(weights);
+    let mut results = Results::new(&dims, train);
+    {
+        let shared = results.shared(train);
+        let unit = ForwardUnit {
+            dims,
+            schedule: &schedule,
+            bias: bias.as_deref().map(|bias| &bias[..]),
+            packed: &packed,
+            input: &input,
+            input_batch_first: dims.batch_first && !internal_input,
+            initial: &initial,
+            buffers: &shared,
+            kernel: elementwise_kernel::<E>(),
+        };
+        schedule.run(dims.directions, |d, block| unit.run(d, block));
+    }
+    let Results {
+        outputs,
+        gates,
+        cells,
+        hidden_in,
+    } = results;
+    let saved = weights.map(|weights| Saved {
+        dims,
+        schedule,
+        weights,
+        input: keep_input.then_some(input),
+        gates,
+        cells,
+        hidden_in,
+        initial_cell: initial.cell,
+        recurrent_mask: initial.recurrent_mask,
+    });
+    (outputs, saved)
+}
+
+/// Every step's products' right-hand sides, packed once: `W_x[:, d]` stacked on `W_h[d]`, and
+/// an LSTMP's `W_hr[d]`.
+fn pack_forward<E: Elem>(
+    weights: &LayerWeights<E>,
+    dims: &LayerDims,
+    schedule: &Schedule,
+) -> PackedWeights<E> {
+    let uses = dims.steps * schedule.blocks.len();
+    let rows = schedule.largest_block();
+    PackedWeights {
+        recurrent: (0..dims.directions)
+            .map(|d| {
+                let stacked = vec![
+                    weights.input_matrix(dims, d, false),
+                    weights.recurrent_matrix(dims, d, false),
+                ];
+                PackedRhs::pack_stacked(stacked, dims.gates(), uses, rows)
+            })
+            .collect(),
+        projection: (0..dims.directions)
+            .filter_map(|d| weights.projection_matrix(dims, d, false))
+            .map(|projection| PackedRhs::pack(projection, dims.hidden_out, uses, rows))
+            .collect(),
+    }
+}
+
+/// What the units write: the call's results and, in training, what the backward pass reads.
+struct Results<E> {
+    outputs: LayerOutputs<E>,
+    /// `[D, T, N, G]`, `[D, T, N, H]`, `[D, T, N, Hout]` (empty in inference).
+    gates: Pooled<E>,
+    cells: Pooled<E>,
+    hidden_in: Pooled<E>,
+}
+
+impl<E: Elem> Results<E> {
+    fn new(dims: &LayerDims, train: bool) -> Self {
+        let rows = dims.steps * dims.batch;
+        let saved_len = |width: usize| {
+            if train {
+                dims.directions * rows * width
+            } else {
+                0
+            }
+        };
+        Self {
+            outputs: LayerOutputs {
+                output: vec![E::zero(); rows * dims.directions * dims.hidden_out],
+                hidden: vec![E::zero(); dims.directions * dims.batch * dims.hidden_out],
+                cell: vec![E::zero(); dims.directions * dims.batch * dims.hidden],
+            },
+            gates: pool::zeros(saved_len(dims.gates())),
+            cells: pool::zeros(saved_len(dims.hidden)),
+            hidden_in: pool::zeros(saved_len(dims.hidden_out)),
+        }
+    }
+
+    /// The buffers as the units share them (the saved ones only with `train`).
+    fn shared(&mut self, train: bool) -> ForwardBuffers<'_, E> {
+        let LayerOutputs {
+            output,
+            hidden,
+            cell,
+        } = &mut self.outputs;
+        ForwardBuffers {
+            gates: train.then(|| RowShared::new(&mut self.gates)),
+            output: RowShared::new(output),
+            state: StateRows::new(hidden, cell),
+            cells: train.then(|| RowShared::new(&mut self.cells)),
+            hidden_in: train.then(|| RowShared::new(&mut self.hidden_in)),
+        }
+    }
+}
+
+/// The buffers the forward units write, each only its own rows; the saved ones only in
+/// training.
+struct ForwardBuffers<'a, E> {
+    pub(crate) gates: Option<RowShared<'a, E>>,
+    pub(crate) output: RowShared<'a, E>,
+    /// The final state.
+    pub(crate) state: StateRows<'a, E>,
+    pub(crate) cells: Option<RowShared<'a, E>>,
+    pub(crate) hidden_in: Option<RowShared<'a, E>>,
+}
+
+/// A call's initial state and recurrent dropout mask, original row order.
+struct InitialState<E> {
+    pub(crate) hidden: HostValues<E>,
+    pub(crate) cell: HostValues<E>,
+    pub(crate) recurrent_mask: Option<HostValues<E>>,
+}
+
+struct ForwardUnit<'a, E> {
+    /// The instruction set of the gate passes.
+    pub(crate) kernel: CpuKernel,
+    pub(crate) dims: LayerDims,
+    pub(crate) schedule: &'a Schedule,
+    /// `[D·G]`
+    pub(crate) bias: Option<&'a [E]>,
+    pub(crate) packed: &'a PackedWeights<E>,
+    /// `[T, N, F]` in internal row order, or the call's own `[N, T, F]` (then internal rows
+    /// are batch rows).
+    pub(crate) input: &'a [E],
+    pub(crate) input_batch_first: bool,
+    pub(crate) initial: &'a InitialState<E>,
+    pub(crate) buffers: &'a ForwardBuffers<'a, E>,
+}
+
+/// A forward unit's own rows across its steps, in internal row order.
+struct UnitRows<E> {
+    /// `[rows, Hout]`, `[rows, H]`: the state.
+    hidden: Vec<E>,
+    cell: Vec<E>,
+    /// `[rows, Hout]`: the recurrent dropout mask, and `h ⊙ mask` for the step.
+    mask: Option<Vec<E>>,
+    masked: Vec<E>,
+    /// The step's gates when they are not written in place, and its gathered inputs.
+    step_gates: Vec<E>,
+    step_input: Vec<E>,
+    /// `[rows, H]`: `o·tanh(c)` before an LSTMP's projection.
+    activated: Vec<E>,
+}
+
+impl<'a, E: Elem> ForwardUnit<'a, E> {
+    /// Direction `d` of the rows `first..first + rows`, every step.
+    fn run(&self, d: usize, (first, rows): (usize, usize)) {
+        let schedule = self.schedule;
+        let mut unit = self.start(d, first, rows);
+        // Rows are sorted longest first: once none is running, none runs later.
+        for step in 0..self.dims.steps {
+            let Some(at) = schedule.at(d, (first, rows), step) else {
+                break;
+            };
+            self.step(&at, &mut unit);
+        }
+        for i in 0..rows {
+            let row = d * self.dims.batch + schedule.original(first + i);
+            // SAFETY: this unit's direction of its row.
+            unsafe {
+                self.buffers
+                    .state
+                    .write(row, i, (&unit.hidden, &unit.cell), &self.dims)
+            };
+        }
+    }
+
+    /// The unit's rows of the initial state and of the recurrent dropout mask.
+    fn start(&self, d: usize, first: usize, rows: usize) -> UnitRows<E> {
+        let (hidden, hidden_out) = (self.dims.hidden, self.dims.hidden_out);
+        let initial = self.initial;
+        let state_row = |i: usize| d * self.dims.batch + self.schedule.original(first + i);
+        let gather = |source: &[E], width: usize| {
+            let mut rows_of = vec![E::zero(); rows * width];
+            for i in 0..rows {
+                copy_row(&mut rows_of, i, source, state_row(i), width);
+            }
+            rows_of
+        };
+        let mask = initial
+            .recurrent_mask
+            .as_ref()
+            .map(|m| gather(m, hidden_out));
+        UnitRows {
+            hidden: gather(&initial.hidden, hidden_out),
+            cell: gather(&initial.cell, hidden),
+            masked: vec![E::zero(); if mask.is_some() { rows * hidden_out } else { 0 }],
+            mask,
+            step_gates: Vec::new(),
+            step_input: Vec::new(),
+            activated: match self.packed.projection.is_empty() {
+                false => vec![E::zero(); rows * hidden],
+                true => Vec::new(),
+            },
+        }
+    }
+
+    /// One step of the unit's running rows: `z = x_t·W_x + h_{t-1}·W_h` (the bias is added
+    /// with the activations), the gates and the state update, the saved rows and the output.
+    fn step(&self, at: &StepAt, unit: &mut UnitRows<E>) {
+        let dims = self.dims;
+        let (features, hidden, hidden_out, width) =
+            (dims.features, dims.hidden, dims.hidden_out, dims.gates());
+        let (active, d) = (at.active, at.direction);
+        let UnitRows {
+            hidden: h,
+            cell: c,
+            mask,
+            masked,
+            step_gates,
+            step_input,
+            activated,
+        } = unit;
+        let gates = self.gate_rows(at, step_gates);
+        let (input, input_stride) = self.step_input(at, step_input);
+        let recurrent_input: &[E] = match mask {
+            Some(mask) => {
+                for ((m, &hv), &mv) in masked
+                    .iter_mut()
+                    .zip(&*h)
+                    .zip(&*mask)
+                    .take(active * hidden_out)
+                {
+                    *m = hv * mv;
+                }
+                masked
+            }
+            None => h,
+        };
+        self.save_rows(
+            at,
+            recurrent_input,
+            hidden_out,
+            self.buffers.hidden_in.as_ref(),
+        );
+        let parts = [
+            LhsPart {
+                values: input,
+                row: input_stride,
+                col: 1,
+                k: features,
+            },
+            LhsPart {
+                values: recurrent_input,
+                row: hidden_out,
+                col: 1,
+                k: hidden_out,
+            },
+        ];
+        self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
+        let bias = self
+            .bias
+            .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
+        let cells = &mut c[..active * hidden];
+        match self.packed.projection.get(d) {
+            None => cell_rows(
+                self.kernel,
+                gates,
+                bias,
+                cells,
+                &mut h[..active * hidden],
+                hidden,
+            ),
+            Some(projection) => {
+                let activated = &mut activated[..active * hidden];
+                cell_rows(self.kernel, gates, bias, cells, activated, hidden);
+                projection.multiply(h, hidden_out, false, activated, (hidden, 1), active);
+            }
+        }
+        if !at.aligned {
+            self.save_rows(at, step_gates, width, self.buffers.gates.as_ref());
+        }
+        self.save_rows(at, c, hidden, self.buffers.cells.as_ref());
+        self.write_output(at, h);
+    }
+
+    /// The step's gate rows: in place in the saved gates when the rows are contiguous there,
+    /// else in `scratch` (copied to the saved gates after the step).
+    fn gate_rows<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> &'b mut [E]
+    where
+        'a: 'b,
+    {
+        let width = self.dims.gates();
+        match (&self.buffers.gates, at.aligned) {
+            (Some(saved), true) => {
+                let time = self
+                    .schedule
+                    .time(&self.dims, at.direction, at.step, at.first);
+                let start = self.dims.row(at.direction, time, at.first) * width;
+                // SAFETY: rows first..first+active at this time belong to this unit alone.
+                unsafe { saved.rows(start, at.active * width) }
+            }
+            _ => {
+                scratch.resize(at.active * width, E::zero());
+                &mut scratch[..at.active * width]
+            }
+        }
+    }
+
+    /// The step's input rows and their stride: in place when contiguous (aligned rows), else
+    /// gathered into `scratch`.
+    fn step_input<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> (&'b [E], usize)
+    where
+        'a: 'b,
+    {
+        let (dims, features) = (&self.dims, self.dims.features);
+        let input_row = |i: usize| {
+            let time = self
+                .schedule
+                .time(dims, at.direction, at.step, at.first + i);
+            match self.input_batch_first {
+                true => (at.first + i) * dims.steps + time,
+                false => time * dims.batch + at.first + i,
+            }
+        };
+        if at.aligned {
+            let stride = if self.input_batch_first {
+                dims.steps
+            } else {
+                1
+            };
+            return (&self.input[input_row(0) * features..], stride * features);
+        }
+        scratch.resize(at.active * features, E::zero());
+        for i in 0..at.active {
+            copy_row(scratch, i, self.input, input_row(i), features);
+        }
+        (scratch, features)
+    }
+
+    /// Copies the step's `values` rows (`width` each) to their places in a saved buffer.
+    fn save_rows(&self, at: &StepAt, values: &[E], width: usize, saved: Option<&RowShared<'_, E>>) {
+        let Some(saved) = saved else {
+            return;
+        };
+        for i in 0..at.active {
+            let time = self
+                .schedule
+                .time(&self.dims, at.direction, at.step, at.first + i);
+            let start = self.dims.row(at.direction, time, at.first + i) * width;
+            // SAFETY: this unit's row.
+            let row = unsafe { saved.rows(start, width) };
+            row.copy_from_slice(&values[i * width..(i + 1) * width]);
+        }
+    }
+
+    /// The step's hidden states into the output sequence (the caller's layout and row order).
+    fn write_output(&self, at: &StepAt, h: &[E]) {
+        let (dims, hidden_out) = (&self.dims, self.dims.hidden_out);
+        let out_width = dims.directions * hidden_out;
+        for i in 0..at.active {
+            let row = at.first + i;
+            let time = self.schedule.time(dims, at.direction, at.step, row);
+            let out = dims.sequence_row(time, self.schedule.original(row)) * out_width
+                + at.direction * hidden_out;
+            // SAFETY: this unit's direction of its row.
+            let out = unsafe { self.buffers.output.rows(out, hidden_out) };
+            out.copy_from_slice(&h[i * hidden_out..(i + 1) * hidden_out]);
+        }
+    }
+}
