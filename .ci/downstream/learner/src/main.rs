@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::train::TrainStep;
 use burn_lstm::LstmConfig;
 use burn_lstm_programs::learner::WindowBatch;
-use burn_lstm_programs::models::SequenceRegressorConfig;
+use burn_lstm_programs::sine::SequenceRegressorConfig;
 
 fn main() {
     let device = Device::flex().autodiff();
