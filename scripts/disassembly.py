@@ -33,9 +33,15 @@ def kernels(binary):
     symbols = subprocess.run(["nm", "-C", "-S", binary], capture_output=True, text=True).stdout
     for line in symbols.splitlines():
         parts = line.split(maxsplit=3)
-        if len(parts) == 4 and re.match(
-                r"burn_lstm::fused::(tile::run_|elementwise::\w+::avx)", parts[3]):
-            yield parts[3], int(parts[0], 16), int(parts[1], 16)
+        # Each instruction set's work is compiled inside its `#[target_feature]` entry
+        # (`InstructionSet::run`): one symbol of that name per kind of work, told apart here
+        # by the instruction set and the address.
+        match = len(parts) == 4 and re.match(
+            r"<burn_lstm::cpu::isa::(\w+)::\w+ as burn_lstm::cpu::simd::InstructionSet>"
+            r"::run::with_features", parts[3])
+        if match:
+            name = f"{match.group(1)} InstructionSet::run at {parts[0].lstrip('0')}"
+            yield name, int(parts[0], 16), int(parts[1], 16)
 
 
 def instructions(binary, start, size):

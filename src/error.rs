@@ -72,7 +72,8 @@ pub enum LstmError {
         /// What was wrong with it.
         reason: String,
     },
-    /// `BURN_LSTM_KERNEL` names a kernel that does not exist or that this CPU does not run.
+    /// `BURN_LSTM_KERNEL` names a kernel that does not exist or that this CPU does not run, or
+    /// `BURN_LSTM_INPUT_PROJECTION` a way that does not exist.
     #[error("{0}")]
     Kernel(String),
     /// Training could not go on. (The layer never returns it: training is the programs'

@@ -98,6 +98,7 @@ pub mod testing {
 
 pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
+pub use fused::host::INPUT_PROJECTION_VARIABLE;
 pub use gate::Gate;
 pub use init::LstmInit;
 pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, PreparedLstm, Recurrence};

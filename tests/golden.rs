@@ -7,12 +7,15 @@
 //! (200 steps of backpropagation through time in f32).
 //!
 //! The fused path runs once more per CPU kernel this machine offers (AVX-512 tiles, AVX2
-//! tiles, the gemm crate), each forced through `BURN_LSTM_KERNEL` in a process of its own.
+//! tiles, the gemm crate) and place of the input projection (stacked, apart), each forced
+//! through `BURN_LSTM_KERNEL` and `BURN_LSTM_INPUT_PROJECTION` in a process of its own.
 
 mod common;
 
 use burn::prelude::*;
 use burn::tensor::DType;
+#[cfg(feature = "flex")]
+use burn_lstm::INPUT_PROJECTION_VARIABLE;
 use burn_lstm::Recurrence;
 use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, KernelChoice, kernel_choice, kernel_decisions};
 use common::golden::{GoldenCase, check_case, golden_files};
@@ -79,8 +82,9 @@ fn golden_cases_on_flex() {
     check_all("flex", &Device::flex(), false);
 }
 
-/// The fused path's cases once per kernel of this CPU: each in a child process of this test
-/// binary with `BURN_LSTM_KERNEL` set (the variable is read once per process), running
+/// The fused path's cases once per kernel of this CPU and place of the input projection: each
+/// in a child process of this test binary with `BURN_LSTM_KERNEL` (and
+/// `BURN_LSTM_INPUT_PROJECTION`) set (the variable is read once per process), running
 /// [`golden_cases_with_the_forced_kernel`]. A kernel the CPU lacks cannot be tested here;
 /// the list printed says which were.
 #[cfg(feature = "flex")]
@@ -91,24 +95,29 @@ fn golden_cases_with_every_cpu_kernel() {
     }
     let kernels = CpuKernel::available();
     println!("kernels this CPU offers: {kernels:?}");
+    // Each kernel with the input projection in each place (stacked on the recurrent
+    // product, or apart before the time loop).
     for kernel in kernels {
-        let output = std::process::Command::new(std::env::current_exe().expect("this test"))
-            .args([
-                "golden_cases_with_the_forced_kernel",
-                "--exact",
-                "--ignored",
-            ])
-            .args(["--nocapture", "--test-threads", "1"])
-            .env(KERNEL_VARIABLE, kernel.name())
-            .output()
-            .expect("run the test binary again");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        println!("{stdout}");
-        assert!(
-            output.status.success() && stdout.contains("1 passed"),
-            "{kernel}: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        for way in ["stacked", "apart"] {
+            let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+                .args([
+                    "golden_cases_with_the_forced_kernel",
+                    "--exact",
+                    "--ignored",
+                ])
+                .args(["--nocapture", "--test-threads", "1"])
+                .env(KERNEL_VARIABLE, kernel.name())
+                .env(INPUT_PROJECTION_VARIABLE, way)
+                .output()
+                .expect("run the test binary again");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            println!("{stdout}");
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "{kernel}, input projection {way}: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 }
 

@@ -6,8 +6,8 @@
 use std::process::Command;
 
 use burn::prelude::*;
-use burn_lstm::LstmConfig;
 use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, KernelChoice, kernel_choice, kernel_decisions};
+use burn_lstm::{INPUT_PROJECTION_VARIABLE, LstmConfig};
 
 /// Runs the ignored test `name` of this binary with `BURN_LSTM_KERNEL=value`.
 fn child(name: &str, value: &str) -> (bool, String) {
@@ -86,4 +86,42 @@ fn a_forced_kernel_serves_every_product() {
         assert_eq!(decision.kernel, kernel, "{}", decision.class);
         assert!(decision.timings.is_empty(), "a forced kernel is not timed");
     }
+}
+
+/// `BURN_LSTM_INPUT_PROJECTION` as a user meets it: an unknown way is an error from
+/// `try_forward` naming the ways there are.
+#[test]
+fn a_bad_input_projection_is_an_error() {
+    if std::env::var_os(INPUT_PROJECTION_VARIABLE).is_some() {
+        return; // a child
+    }
+    let output = Command::new(std::env::current_exe().expect("this test"))
+        .args([
+            "forward_reports_a_bad_input_projection",
+            "--exact",
+            "--ignored",
+        ])
+        .env(INPUT_PROJECTION_VARIABLE, "sideways")
+        .output()
+        .expect("run the test binary again");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && text.contains("1 passed"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "run by a_bad_input_projection_is_an_error"]
+fn forward_reports_a_bad_input_projection() {
+    let device = Device::flex();
+    let lstm = LstmConfig::new(3, 4).init(&device);
+    let err = lstm
+        .try_forward(Tensor::zeros([2, 5, 3], &device), None)
+        .expect_err("a bad input projection variable is an error");
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        format!("{INPUT_PROJECTION_VARIABLE}=sideways: unknown (auto, stacked or apart)")
+    );
 }

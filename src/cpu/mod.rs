@@ -32,4 +32,7 @@ pub(crate) mod tensors;
 pub(crate) mod tile;
 
 pub use isa::CpuKernel;
-pub use planner::{KERNEL_VARIABLE, KernelChoice, KernelDecision, kernel_choice, kernel_decisions};
+pub use planner::{
+    CallDecision, KERNEL_VARIABLE, KernelChoice, KernelDecision, call_decisions, kernel_choice,
+    kernel_decisions,
+};

@@ -19,7 +19,7 @@ use super::planner::{self, size_class};
 use super::pool::{self, Pooled};
 use super::simd::{InstructionSet, Work};
 use super::tensors::HostValues;
-use super::tile::{Segment, TileProduct};
+use super::tile::{Accumulation, Segment, TileProduct};
 
 /// A matrix inside shared host values: the rows `rows` of `values[offset..]`, read through
 /// `(row, column)` strides.
@@ -149,12 +149,12 @@ impl<E: Elem> PackedRhs<E> {
         self.kernel
     }
 
-    /// `dst[m×n] (+)= lhs[m×k] · self`, on this thread.
+    /// `dst[m×n] (+)= lhs[m×k] · self`, on this thread (see [`Accumulation`]).
     pub(crate) fn multiply(
         &self,
         dst: &mut [E],
         dst_row: usize,
-        accumulate: bool,
+        accumulation: Accumulation,
         lhs: &[E],
         (row, col): (usize, usize),
         m: usize,
@@ -165,7 +165,7 @@ impl<E: Elem> PackedRhs<E> {
             col,
             k: self.k,
         };
-        self.multiply_parts(dst, dst_row, accumulate, &[part], m);
+        self.multiply_parts(dst, dst_row, accumulation, &[part], m);
     }
 
     /// `dst[m×n] (+)= [lhs₀ | lhs₁ | …] · self`: the left-hand side's columns come from the
@@ -175,7 +175,7 @@ impl<E: Elem> PackedRhs<E> {
         &self,
         dst: &mut [E],
         dst_row: usize,
-        accumulate: bool,
+        accumulation: Accumulation,
         parts: &[LhsPart<'_, E>],
         m: usize,
     ) {
@@ -200,10 +200,12 @@ impl<E: Elem> PackedRhs<E> {
         }
         if self.kernel == CpuKernel::Gemm {
             for (index, (part, rhs)) in parts.iter().zip(&self.parts).enumerate() {
+                // The gemm crate adds a product to its destination after the sum: `Continue`
+                // is `Add` here, the same value to rounding.
                 matmul(
                     dst,
                     dst_row,
-                    accumulate || index > 0,
+                    accumulation != Accumulation::Replace || index > 0,
                     part.values,
                     (part.row, part.col),
                     &rhs.values[rhs.offset..],
@@ -232,7 +234,7 @@ impl<E: Elem> PackedRhs<E> {
             n: self.n,
             dst: dst.as_mut_ptr(),
             dst_row,
-            accumulate,
+            accumulation,
             segments: [
                 parts.first().map_or(none, segment),
                 parts.get(1).map_or(none, segment),
@@ -250,7 +252,7 @@ impl<E: Elem> PackedRhs<E> {
         &self,
         dst: &mut [E],
         dst_row: usize,
-        accumulate: bool,
+        accumulation: Accumulation,
         lhs: &[E],
         lhs_row: usize,
         m: usize,
@@ -261,7 +263,7 @@ impl<E: Elem> PackedRhs<E> {
         let dst = &mut dst[..(m - 1) * dst_row + self.n];
         let lhs = &lhs[..(m - 1) * lhs_row + self.k];
         if m <= ROWS_PER_TASK || rayon::current_num_threads() == 1 {
-            return self.multiply(dst, dst_row, accumulate, lhs, (lhs_row, 1), m);
+            return self.multiply(dst, dst_row, accumulation, lhs, (lhs_row, 1), m);
         }
         // The last chunk of `dst` may end mid-row (rows are `dst_row` apart, `n` used).
         let tasks = m.div_ceil(ROWS_PER_TASK);
@@ -279,7 +281,7 @@ impl<E: Elem> PackedRhs<E> {
             self.multiply(
                 dst,
                 dst_row,
-                accumulate,
+                accumulation,
                 &lhs[first * lhs_row..],
                 (lhs_row, 1),
                 rows,
@@ -380,7 +382,13 @@ impl<E: Elem> Trial<E> {
                 lhs_part
             })
             .collect();
-        packed.multiply_parts(&mut self.dst, self.n, false, &lhs_parts, self.m);
+        packed.multiply_parts(
+            &mut self.dst,
+            self.n,
+            Accumulation::Replace,
+            &lhs_parts,
+            self.m,
+        );
     }
 }
 
@@ -415,6 +423,93 @@ mod tests {
         }
     }
 
+    /// The input projection out of the recurrence: `x·W_x` first, then `h·W_h` continuing
+    /// it (`Accumulation::Continue`), has the bits of the stacked `[x | h]·[W_x; W_h]` — on
+    /// every tile kernel, and across them (the tiles sum in the same order), with values
+    /// whose sums round.
+    #[test]
+    fn continuing_a_product_gives_the_stacked_products_bits() {
+        let tiles: Vec<CpuKernel> = CpuKernel::available()
+            .into_iter()
+            .filter(|&kernel| kernel != CpuKernel::Gemm)
+            .collect();
+        for (m, features, hidden, n) in [(5, 3, 7, 40), (13, 17, 50, 96), (64, 128, 256, 1024)] {
+            let value =
+                |i: usize, seed: usize| ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0 - 1.0;
+            let x: Vec<f32> = (0..m * features).map(|i| value(i, 1)).collect();
+            let h: Vec<f32> = (0..m * hidden).map(|i| value(i, 2)).collect();
+            let w_x = Arc::new(HostValues::from(
+                (0..features * n).map(|i| value(i, 3)).collect::<Vec<f32>>(),
+            ));
+            let w_h = Arc::new(HostValues::from(
+                (0..hidden * n).map(|i| value(i, 4)).collect::<Vec<f32>>(),
+            ));
+            let matrix = |values: &Arc<HostValues<f32>>, rows| MatrixRef {
+                values: values.clone(),
+                offset: 0,
+                strides: (n, 1),
+                rows,
+            };
+            let mut results = Vec::new();
+            for &kernel in &tiles {
+                let stacked = PackedRhs::pack_for(
+                    kernel,
+                    vec![matrix(&w_x, features), matrix(&w_h, hidden)],
+                    n,
+                );
+                let mut whole = vec![0.0f32; m * n];
+                let lhs = [
+                    LhsPart {
+                        values: &x,
+                        row: features,
+                        col: 1,
+                        k: features,
+                    },
+                    LhsPart {
+                        values: &h,
+                        row: hidden,
+                        col: 1,
+                        k: hidden,
+                    },
+                ];
+                stacked.multiply_parts(&mut whole, n, Accumulation::Replace, &lhs, m);
+                let input = PackedRhs::pack_for(kernel, vec![matrix(&w_x, features)], n);
+                let recurrent = PackedRhs::pack_for(kernel, vec![matrix(&w_h, hidden)], n);
+                let mut split = vec![0.0f32; m * n];
+                input.multiply(&mut split, n, Accumulation::Replace, &x, (features, 1), m);
+                recurrent.multiply(&mut split, n, Accumulation::Continue, &h, (hidden, 1), m);
+                assert!(
+                    whole
+                        .iter()
+                        .zip(&split)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{kernel} {m}×{features}+{hidden}×{n}: the continued product's bits differ"
+                );
+                // `Add` rounds differently: the test can tell the modes apart.
+                let mut added = vec![0.0f32; m * n];
+                input.multiply(&mut added, n, Accumulation::Replace, &x, (features, 1), m);
+                recurrent.multiply(&mut added, n, Accumulation::Add, &h, (hidden, 1), m);
+                if m * hidden > 1000 {
+                    assert!(
+                        whole
+                            .iter()
+                            .zip(&added)
+                            .any(|(a, b)| a.to_bits() != b.to_bits())
+                    );
+                }
+                results.push(whole);
+            }
+            for pair in results.windows(2) {
+                assert!(
+                    pair[0]
+                        .iter()
+                        .zip(&pair[1])
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                );
+            }
+        }
+    }
+
     fn check_kernel<E: Elem>(kernel: CpuKernel, m: usize, k: usize, n: usize) {
         let int = |v: i64| E::from(v).expect("a small integer");
         let lhs: Vec<E> = (0..m * k).map(|i| int((i * 7 % 13) as i64 - 6)).collect();
@@ -438,21 +533,21 @@ mod tests {
         let packed = PackedRhs::pack_for(kernel, vec![matrix(0, (n, 1), k)], n);
         assert_eq!(packed.kernel(), kernel);
         let mut dst = vec![E::one(); m * n];
-        packed.multiply(&mut dst, n, true, &lhs, (k, 1), m);
+        packed.multiply(&mut dst, n, Accumulation::Add, &lhs, (k, 1), m);
         assert_eq!(dst, expected, "{what}");
         let mut dst = vec![E::one(); m * n];
-        packed.multiply_rows_parallel(&mut dst, n, true, &lhs, k, m);
+        packed.multiply_rows_parallel(&mut dst, n, Accumulation::Add, &lhs, k, m);
         assert_eq!(dst, expected, "{what}, rows in parallel");
         // The transposed left-hand side, read through strides, and overwriting.
         let lhs_t: Vec<E> = (0..k * m).map(|i| lhs[(i % m) * k + i / m]).collect();
         let mut dst = vec![int(9); m * n];
-        packed.multiply(&mut dst, n, false, &lhs_t, (1, m), m);
+        packed.multiply(&mut dst, n, Accumulation::Replace, &lhs_t, (1, m), m);
         let overwritten: Vec<E> = expected.iter().map(|&v| v - E::one()).collect();
         assert_eq!(dst, overwritten, "{what}, strided lhs");
         // A destination wider than the product (rows `n + 3` apart): the columns beyond `n`
         // are left alone.
         let mut wide = vec![int(-2); m * (n + 3)];
-        packed.multiply(&mut wide, n + 3, false, &lhs, (k, 1), m);
+        packed.multiply(&mut wide, n + 3, Accumulation::Replace, &lhs, (k, 1), m);
         for r in 0..m {
             assert_eq!(
                 &wide[r * (n + 3)..r * (n + 3) + n],
@@ -493,7 +588,7 @@ mod tests {
             },
         ];
         let mut dst = vec![E::one(); m * n];
-        stacked.multiply_parts(&mut dst, n, true, &parts, m);
+        stacked.multiply_parts(&mut dst, n, Accumulation::Add, &parts, m);
         assert_eq!(dst, expected, "{what} in two parts");
     }
 
@@ -555,7 +650,7 @@ mod tests {
         }
         let lhs: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
         let mut dst = vec![0.0f32; m * n];
-        packed.multiply(&mut dst, n, false, &lhs, (k, 1), m);
+        packed.multiply(&mut dst, n, Accumulation::Replace, &lhs, (k, 1), m);
         for r in 0..m {
             for j in 0..n {
                 let expected: f32 = (0..k).map(|kk| lhs[r * k + kk] * values[j * k + kk]).sum();

@@ -174,6 +174,102 @@ pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
     kernel
 }
 
+/// Ways of doing one piece of work that give the same bits, timed on the work's own calls
+/// rather than on a made-up trial: where memory traffic decides (a buffer written long
+/// before it is read), only the real call shows it. The first calls of a class run each way
+/// in turn, [`CALL_ROUNDS`] times each, and the way with the best time serves the rest.
+struct CallTrial {
+    ways: &'static [&'static str],
+    /// Each way's best time so far, in seconds; `runs` calls timed.
+    best: Vec<f64>,
+    runs: usize,
+}
+
+impl CallTrial {
+    fn decided(&self) -> bool {
+        self.runs >= self.ways.len() * CALL_ROUNDS
+    }
+
+    fn fastest(&self) -> usize {
+        (0..self.best.len())
+            .min_by(|&a, &b| self.best[a].total_cmp(&self.best[b]))
+            .unwrap_or(0)
+    }
+}
+
+/// Calls of each way before a class is decided (the first may pay for page faults).
+const CALL_ROUNDS: usize = 2;
+
+fn call_trials() -> &'static Mutex<BTreeMap<String, CallTrial>> {
+    static TRIALS: OnceLock<Mutex<BTreeMap<String, CallTrial>>> = OnceLock::new();
+    TRIALS.get_or_init(|| Mutex::new(BTreeMap::new()))
+}
+
+/// Runs `work` one of `ways` (by index) for `class` and returns what it returned: while the
+/// class is undecided, the next way on trial, timed; then the fastest.
+pub(crate) fn run_timed_by_calls<R>(
+    class: &str,
+    ways: &'static [&'static str],
+    work: impl FnOnce(usize) -> R,
+) -> R {
+    let (way, on_trial) = {
+        let mut trials = call_trials().lock().expect("call trials");
+        let trial = trials
+            .entry(class.to_string())
+            .or_insert_with(|| CallTrial {
+                ways,
+                best: vec![f64::INFINITY; ways.len()],
+                runs: 0,
+            });
+        match trial.decided() {
+            true => (trial.fastest(), false),
+            false => (trial.runs % ways.len(), true),
+        }
+    };
+    if !on_trial {
+        return work(way);
+    }
+    let start = Instant::now();
+    let result = work(way);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut trials = call_trials().lock().expect("call trials");
+    let trial = trials.get_mut(class).expect("the trial begun above");
+    trial.best[way] = trial.best[way].min(seconds);
+    trial.runs += 1;
+    result
+}
+
+/// A class decided by timing its own first calls, each way in turn (where a fused layer's
+/// input projection runs, per layer shape: `stacked` or `apart`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallDecision {
+    /// The class, e.g. `LSTM layer input projection F32 T100 N64 F128 G1024 forward`.
+    pub class: String,
+    /// The way that serves it.
+    pub way: &'static str,
+    /// Each way's best time over its trial calls, in microseconds.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+/// Every class decided by its own calls in this process, in the order of their names.
+pub fn call_decisions() -> Vec<CallDecision> {
+    let trials = call_trials().lock().expect("call trials");
+    trials
+        .iter()
+        .filter(|(_, trial)| trial.decided())
+        .map(|(class, trial)| CallDecision {
+            class: class.clone(),
+            way: trial.ways[trial.fastest()],
+            timings: trial
+                .ways
+                .iter()
+                .zip(&trial.best)
+                .map(|(&way, &seconds)| (way, seconds * 1e6))
+                .collect(),
+        })
+        .collect()
+}
+
 /// A power of two at least `size`, for naming shape classes: shapes within a factor of two
 /// share a decision.
 pub(crate) fn size_class(size: usize) -> usize {
@@ -253,5 +349,28 @@ mod tests {
                 0
             }
         );
+    }
+
+    #[test]
+    fn a_class_timed_by_its_calls_runs_each_way_then_keeps_the_fastest() {
+        const WAYS: &[&str] = &["slow", "fast"];
+        let mut order = Vec::new();
+        for _ in 0..WAYS.len() * CALL_ROUNDS + 3 {
+            let way = run_timed_by_calls("test calls", WAYS, |way| {
+                if way == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                way
+            });
+            order.push(way);
+        }
+        // On trial: each way in turn, twice; then the faster only.
+        assert_eq!(order, [0, 1, 0, 1, 1, 1, 1]);
+        let decision = call_decisions()
+            .into_iter()
+            .find(|decision| decision.class == "test calls")
+            .expect("the decision is recorded");
+        assert_eq!(decision.way, "fast");
+        assert!(decision.timings[0].1 >= 2000.0, "{:?}", decision.timings);
     }
 }

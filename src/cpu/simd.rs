@@ -78,7 +78,6 @@ pub(crate) trait Simd: Copy {
     unsafe fn mul_add(self, a: Self, b: Self) -> Self;
     unsafe fn max(self, other: Self) -> Self;
     unsafe fn min(self, other: Self) -> Self;
-    unsafe fn reduce_add(self) -> Self::Elem;
     unsafe fn reduce_max(self) -> Self::Elem;
 }
 

@@ -62,17 +62,36 @@ unsafe fn log_sum_exp_simd<V: SimdF32>(logits: &[f32], scratch: &mut [f32]) -> f
             .iter()
             .fold(maxima.reduce_max(), |m, &v| m.max(v));
         let shift = V::splat(max);
-        let mut sums = V::zero();
-        for k in (0..len).step_by(V::LANES) {
-            let n = V::LANES.min(len - k);
-            let e = exp(load_n::<V>(logits.as_ptr().add(k), n).sub(shift));
-            store_n(e, scratch.as_mut_ptr().add(k), n);
-            // Only the row's lanes count.
-            sums = sums.add(load_n::<V>(scratch.as_ptr().add(k), n));
+        // The sum in a fixed association whatever the vector's width, so that every
+        // instruction set gives the same bits: `SUM_LANES` partial sums, partial sum `j`
+        // taking the elements `j, j + SUM_LANES, …` in order (one vector of them per
+        // `V::LANES`), then added up in order of `j`.
+        let vectors = SUM_LANES / V::LANES;
+        let mut sums = [V::zero(); SUM_LANES];
+        for block in (0..len).step_by(SUM_LANES) {
+            for (v, sum) in sums.iter_mut().enumerate().take(vectors) {
+                let k = block + v * V::LANES;
+                if k >= len {
+                    break;
+                }
+                let n = V::LANES.min(len - k);
+                let e = exp(load_n::<V>(logits.as_ptr().add(k), n).sub(shift));
+                store_n(e, scratch.as_mut_ptr().add(k), n);
+                // Only the row's lanes count.
+                *sum = sum.add(load_n::<V>(scratch.as_ptr().add(k), n));
+            }
         }
-        max + sums.reduce_add().ln()
+        let mut lanes = [0.0f32; SUM_LANES];
+        for (v, sum) in sums.iter().enumerate().take(vectors) {
+            sum.store(lanes.as_mut_ptr().add(v * V::LANES));
+        }
+        max + lanes.iter().fold(0.0f32, |total, &lane| total + lane).ln()
     }
 }
+
+/// The partial sums of [`log_sum_exp_row`]'s vectors: a multiple of every vector width (8
+/// for AVX2, 16 for AVX-512), so that the sum's association is the same for all.
+const SUM_LANES: usize = 16;
 
 /// `row ← exp(row − log_sum_exp) · scale`: a row of logits turned into its softmax, scaled.
 pub(crate) fn softmax_gradient_row<E: Elem>(
@@ -165,6 +184,17 @@ mod tests {
             );
             let mut reference_row = logits.clone();
             softmax_gradient_row(CpuKernel::Gemm, &mut reference_row, reference, 0.5);
+            // The tile kernels' instruction sets give the same bits (the sum's association
+            // does not depend on the vector's width).
+            let simd: Vec<u32> = kernels
+                .iter()
+                .filter(|&&kernel| kernel != CpuKernel::Gemm)
+                .map(|&kernel| log_sum_exp_row(kernel, &logits, &mut vec![0.0; len]).to_bits())
+                .collect();
+            assert!(
+                simd.windows(2).all(|pair| pair[0] == pair[1]),
+                "{len}: {simd:?}"
+            );
             for &kernel in &kernels {
                 let mut scratch_simd = vec![0.0; len];
                 let value = log_sum_exp_row(kernel, &logits, &mut scratch_simd);

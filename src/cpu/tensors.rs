@@ -1,6 +1,9 @@
 //! A backend's tensors on the host: the CPU backends' own buffers lent where they can be (no
 //! copy), else copies; and host vectors back into tensors.
 
+// burn-ndarray is deprecated in burn 0.22 but remains a supported backend of this crate.
+#![allow(deprecated)]
+
 use burn::backend::{Backend, read_sync, tensor::FloatTensor};
 use burn::prelude::*;
 

@@ -34,6 +34,20 @@ pub(crate) struct Segment<E> {
     pub k: usize,
 }
 
+/// What a product does with what its destination holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Accumulation {
+    /// `dst = Σ`
+    Replace,
+    /// `dst = dst + Σ`: the sum, then the destination added.
+    Add,
+    /// `dst = Σ`, each sum started from the destination's value: where the destination holds
+    /// a product over the first columns of a longer left-hand side (the input projection
+    /// `x·W_x`), the product over the rest (`h·W_h`) continues it term by term, and the
+    /// result has the bits of the whole product (`[x | h]·[W_x; W_h]`) the same kernel gives.
+    Continue,
+}
+
 /// `dst[m×n] (+)= [segment₀ | segment₁] · panels`, as raw parts: `panels` holds
 /// `ceil(n / NR)` panels of `k × NR`, `k`-major (the last padded with zeros).
 pub(crate) struct TileProduct<E> {
@@ -42,7 +56,7 @@ pub(crate) struct TileProduct<E> {
     pub n: usize,
     pub dst: *mut E,
     pub dst_row: usize,
-    pub accumulate: bool,
+    pub accumulation: Accumulation,
     pub segments: [Segment<E>; 2],
     pub m: usize,
 }
@@ -146,25 +160,35 @@ unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
     let width = V::VECTORS * V::LANES;
     // SAFETY: as for `drive`.
     unsafe {
-        let acc = [[V::zero(); NV]; R];
-        let (acc, panel) = accumulate::<V, R, NV>(acc, product.segments[0], row, place.panel_data);
-        let (acc, _) = accumulate::<V, R, NV>(acc, product.segments[1], row, panel);
         let first_column = place.panel * width;
         // Every vector full but, in the last panel, the last one: written apart, so that the
         // loops over the registers unroll (a run-time count in them kept the accumulators in
         // memory).
         let last = place.columns - (NV - 1) * V::LANES;
+        let mut acc = [[V::zero(); NV]; R];
+        if product.accumulation == Accumulation::Continue {
+            for r in 0..R {
+                let dst = product.dst.add((row + r) * product.dst_row + first_column);
+                for j in 0..NV - 1 {
+                    acc[r][j] = V::load(dst.add(j * V::LANES));
+                }
+                acc[r][NV - 1] = load_n::<V>(dst.add((NV - 1) * V::LANES), last);
+            }
+        }
+        let (acc, panel) = accumulate::<V, R, NV>(acc, product.segments[0], row, place.panel_data);
+        let (acc, _) = accumulate::<V, R, NV>(acc, product.segments[1], row, panel);
+        let add = product.accumulation == Accumulation::Add;
         for r in 0..R {
             let dst = product.dst.add((row + r) * product.dst_row + first_column);
             for j in 0..NV - 1 {
                 let out = dst.add(j * V::LANES);
-                match product.accumulate {
+                match add {
                     true => acc[r][j].add(V::load(out)).store(out),
                     false => acc[r][j].store(out),
                 }
             }
             let out = dst.add((NV - 1) * V::LANES);
-            let value = match product.accumulate {
+            let value = match add {
                 true => acc[r][NV - 1].add(load_n::<V>(out, last)),
                 false => acc[r][NV - 1],
             };

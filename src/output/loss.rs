@@ -7,6 +7,9 @@
 //! is most of a training step. Here the logits are made once, the softmax uses the vectorised
 //! `exp`, and the backward pass turns them straight into the three gradients.
 
+// burn-ndarray is deprecated in burn 0.22 but remains a supported backend of this crate.
+#![allow(deprecated)]
+
 use std::sync::Arc;
 
 use burn::backend::autodiff::NodeId;

@@ -126,17 +126,6 @@ impl Simd for Avx2F32 {
         unsafe { Self(_mm256_min_ps(self.0, other.0)) }
     }
     #[inline(always)]
-    unsafe fn reduce_add(self) -> f32 {
-        unsafe {
-            let half = _mm_add_ps(
-                _mm256_castps256_ps128(self.0),
-                _mm256_extractf128_ps::<1>(self.0),
-            );
-            let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-            _mm_cvtss_f32(_mm_add_ss(quarter, _mm_movehdup_ps(quarter)))
-        }
-    }
-    #[inline(always)]
     unsafe fn reduce_max(self) -> f32 {
         unsafe {
             let half = _mm_max_ps(
@@ -231,16 +220,6 @@ impl Simd for Avx2F64 {
     #[inline(always)]
     unsafe fn min(self, other: Self) -> Self {
         unsafe { Self(_mm256_min_pd(self.0, other.0)) }
-    }
-    #[inline(always)]
-    unsafe fn reduce_add(self) -> f64 {
-        unsafe {
-            let half = _mm_add_pd(
-                _mm256_castpd256_pd128(self.0),
-                _mm256_extractf128_pd::<1>(self.0),
-            );
-            _mm_cvtsd_f64(_mm_add_sd(half, _mm_unpackhi_pd(half, half)))
-        }
     }
     #[inline(always)]
     unsafe fn reduce_max(self) -> f64 {

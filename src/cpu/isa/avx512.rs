@@ -112,10 +112,6 @@ impl Simd for Avx512F32 {
         unsafe { Self(_mm512_min_ps(self.0, other.0)) }
     }
     #[inline(always)]
-    unsafe fn reduce_add(self) -> f32 {
-        unsafe { _mm512_reduce_add_ps(self.0) }
-    }
-    #[inline(always)]
     unsafe fn reduce_max(self) -> f32 {
         unsafe { _mm512_reduce_max_ps(self.0) }
     }
@@ -202,10 +198,6 @@ impl Simd for Avx512F64 {
     #[inline(always)]
     unsafe fn min(self, other: Self) -> Self {
         unsafe { Self(_mm512_min_pd(self.0, other.0)) }
-    }
-    #[inline(always)]
-    unsafe fn reduce_add(self) -> f64 {
-        unsafe { _mm512_reduce_add_pd(self.0) }
     }
     #[inline(always)]
     unsafe fn reduce_max(self) -> f64 {

@@ -7,6 +7,7 @@ use super::schedule::StepAt;
 use crate::cpu::elem::{Elem, RowShared, matmul};
 use crate::cpu::isa::CpuKernel;
 use crate::cpu::packed::{PackedRhs, ROWS_PER_TASK};
+use crate::cpu::tile::Accumulation;
 use crate::fused::contract::{LayerDims, LayerGradients, Wanted};
 
 /// The gradients of a layer call from those of its results (`None`: zero).
@@ -76,6 +77,7 @@ fn pack_transposed<E: Elem>(saved: &Saved<E>) -> PackedWeights<E> {
     let rows = saved.schedule.largest_block();
     let weights = &saved.weights;
     PackedWeights {
+        input: Vec::new(),
         recurrent: (0..dims.directions)
             .map(|d| {
                 let transposed = weights.recurrent_matrix(&dims, d, true);
@@ -179,7 +181,10 @@ fn input_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
             .multiply_rows_parallel(
                 &mut input,
                 features,
-                d > 0,
+                match d > 0 {
+                    true => Accumulation::Add,
+                    false => Accumulation::Replace,
+                },
                 gate_gradients(dims, gates, d),
                 width,
                 rows,
@@ -324,7 +329,14 @@ impl<'a, E: Elem> BackwardUnit<'a, E> {
             None => &dh[..active * hidden],
             Some(projection) => {
                 // d(o·tanh c) = dh · W_hrᵀ;  dW_hr += (o·tanh c)ᵀ · dh
-                projection.multiply(grad_activated, hidden, false, dh, (hidden_out, 1), active);
+                projection.multiply(
+                    grad_activated,
+                    hidden,
+                    Accumulation::Replace,
+                    dh,
+                    (hidden_out, 1),
+                    active,
+                );
                 activated_rows(
                     self.kernel,
                     gates,
@@ -366,7 +378,14 @@ impl<'a, E: Elem> BackwardUnit<'a, E> {
                 }
             }
         }
-        self.packed.recurrent[d].multiply(dh, hidden_out, false, gates, (width, 1), active);
+        self.packed.recurrent[d].multiply(
+            dh,
+            hidden_out,
+            Accumulation::Replace,
+            gates,
+            (width, 1),
+            active,
+        );
         if let Some(mask) = mask {
             for (g, &m) in dh.iter_mut().zip(&*mask).take(active * hidden_out) {
                 *g = *g * m;

@@ -1,13 +1,17 @@
 //! The fused layer's forward pass on the host (what it computes: [`super::layer`]).
 
+use std::sync::OnceLock;
+
 use super::gates::{cell_rows, elementwise_kernel};
 use super::layer::{LayerInputs, LayerOutputs, LayerWeights, PackedWeights, StateRows, copy_row};
 use super::schedule::{Schedule, StepAt};
 use crate::cpu::elem::{Elem, RowShared};
 use crate::cpu::isa::CpuKernel;
-use crate::cpu::packed::{LhsPart, PackedRhs};
+use crate::cpu::packed::{LhsPart, PackedRhs, ROWS_PER_TASK};
+use crate::cpu::planner::{run_timed_by_calls, size_class};
 use crate::cpu::pool::{self, Pooled};
 use crate::cpu::tensors::HostValues;
+use crate::cpu::tile::Accumulation;
 use crate::fused::contract::{InputShapes, LayerDims};
 
 /// What the backward pass needs from a training forward pass.
@@ -57,14 +61,79 @@ impl<E> Saved<E> {
     }
 }
 
+/// The environment variable that fixes where the input projection runs: `stacked` (each
+/// step multiplies `[x_t | h_{t-1}]` by the stacked weights), `apart` (one product for every
+/// step before the recurrence, each step then multiplying `h_{t-1}` by `W_h` alone), or
+/// `auto` (the default: each layer shape times both on its first calls and keeps the faster).
+/// Both give the same bits.
+pub const INPUT_PROJECTION_VARIABLE: &str = "BURN_LSTM_INPUT_PROJECTION";
+
+/// The two ways, as [`INPUT_PROJECTION_VARIABLE`] names them.
+const PROJECTION_WAYS: &[&str] = &["stacked", "apart"];
+
+/// [`INPUT_PROJECTION_VARIABLE`] read and checked, once per process: `None` for `auto`, else
+/// whether the projection runs apart.
+pub(crate) fn input_projection_choice() -> Result<Option<bool>, String> {
+    static CHOICE: OnceLock<Result<Option<bool>, String>> = OnceLock::new();
+    CHOICE
+        .get_or_init(|| {
+            let value = std::env::var(INPUT_PROJECTION_VARIABLE).unwrap_or_default();
+            match value.trim() {
+                "" | "auto" => Ok(None),
+                "stacked" => Ok(Some(false)),
+                "apart" => Ok(Some(true)),
+                other => Err(format!(
+                    "{INPUT_PROJECTION_VARIABLE}={other}: unknown (auto, stacked or apart)"
+                )),
+            }
+        })
+        .clone()
+}
+
 /// Runs the layer. With `train`, also returns what [`backward`](super::backward::backward)
 /// needs (with `keep_input`, the input too, for the input weights' gradient).
+///
+/// Where the input projection runs ([`INPUT_PROJECTION_VARIABLE`]) changes no bit, only the
+/// time: one large product before the recurrence (as oneDNN and cuDNN run it) reads each
+/// weight once for every step, but writes every step's gates long before they are read; the
+/// stacked product reads the input weights at every step. Which costs less depends on the
+/// shape and the CPU's caches, so, unless the variable fixes it, each shape's first calls
+/// time both and the faster serves the rest.
 pub(crate) fn forward<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
     inputs: LayerInputs<E>,
     train: bool,
     keep_input: bool,
+) -> (LayerOutputs<E>, Option<Saved<E>>) {
+    let run = |apart: bool| forward_with(dims, weights, inputs, train, keep_input, apart);
+    match (dims.steps, input_projection_choice()) {
+        // One step: nothing to gather into a larger product.
+        (1, _) => run(false),
+        (_, Ok(Some(apart))) => run(apart),
+        _ => {
+            let class = format!(
+                "LSTM layer input projection {:?} D{} T{} N{} F{} H{}{}",
+                E::dtype(),
+                dims.directions,
+                size_class(dims.steps),
+                size_class(dims.batch),
+                size_class(dims.features),
+                size_class(dims.hidden),
+                if train { " training" } else { "" },
+            );
+            run_timed_by_calls(&class, PROJECTION_WAYS, |way| run(way == 1))
+        }
+    }
+}
+
+fn forward_with<E: Elem>(
+    dims: LayerDims,
+    weights: LayerWeights<E>,
+    inputs: LayerInputs<E>,
+    train: bool,
+    keep_input: bool,
+    split: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
     let schedule = Schedule::new(dims, inputs.lengths.as_deref());
     let LayerInputs {
@@ -75,8 +144,9 @@ pub(crate) fn forward<E: Elem>(
         lengths: _,
     } = inputs;
     // The units read the input in internal order, time-major; or, when nothing needs that
-    // order (no reordering of rows, no input kept for the backward pass), as it is.
-    let internal_input = keep_input || schedule.order.is_some();
+    // order (no reordering of rows, no input kept for the backward pass, no projection of
+    // every step at once), as it is.
+    let internal_input = keep_input || schedule.order.is_some() || split;
     let input = match internal_input {
         true => schedule.to_internal(input, &dims, dims.features),
         false => input,
@@ -86,14 +156,17 @@ pub(crate) fn forward<E: Elem>(
         cell,
         recurrent_mask,
     };
-    let packed = pack_forward(&weights, &dims, &schedule);
+    let packed = pack_forward(&weights, &dims, &schedule, split);
     let bias = weights.bias.clone();
     // Inference keeps nothing for a backward pass: once packed, the weights as given can go
     // (packed products that kept them as they are hold them themselves).
     let weights = train.then_some(weights);
-    let mut results = Results::new(&dims, train);
+    let mut results = Results::new(&dims, train, split);
+    if split {
+        project_inputs(&packed, &dims, &input, &mut results.gates);
+    }
     {
-        let shared = results.shared(train);
+        let shared = results.shared(train, split);
         let unit = ForwardUnit {
             dims,
             schedule: &schedule,
@@ -104,8 +177,14 @@ pub(crate) fn forward<E: Elem>(
             initial: &initial,
             buffers: &shared,
             kernel: elementwise_kernel::<E>(),
+            split,
         };
         schedule.run(dims.directions, |d, block| unit.run(d, block));
+    }
+    if split && train {
+        // Steps past a row's length hold its input projection: the backward pass reads
+        // those rows' gates as gradients, which must be zero there.
+        schedule.zero_padding(&mut results.gates, &dims, dims.gates());
     }
     let Results {
         outputs,
@@ -127,29 +206,69 @@ pub(crate) fn forward<E: Elem>(
     (outputs, saved)
 }
 
-/// Every step's products' right-hand sides, packed once: `W_x[:, d]` stacked on `W_h[d]`, and
-/// an LSTMP's `W_hr[d]`.
+/// Every step's products' right-hand sides, packed once: `W_x[:, d]` for the projection of
+/// every step at once and `W_h[d]` for the steps (`split`), or `W_x[:, d]` stacked on `W_h[d]`;
+/// and an LSTMP's `W_hr[d]`.
 fn pack_forward<E: Elem>(
     weights: &LayerWeights<E>,
     dims: &LayerDims,
     schedule: &Schedule,
+    split: bool,
 ) -> PackedWeights<E> {
     let uses = dims.steps * schedule.blocks.len();
     let rows = schedule.largest_block();
+    let all_rows = dims.steps * dims.batch;
     PackedWeights {
+        input: match split {
+            true => (0..dims.directions)
+                .map(|d| {
+                    let tasks = all_rows.div_ceil(ROWS_PER_TASK);
+                    let input = weights.input_matrix(dims, d, false);
+                    PackedRhs::pack(
+                        input,
+                        dims.gates(),
+                        tasks.max(3),
+                        all_rows.min(ROWS_PER_TASK),
+                    )
+                })
+                .collect(),
+            false => Vec::new(),
+        },
         recurrent: (0..dims.directions)
             .map(|d| {
-                let stacked = vec![
-                    weights.input_matrix(dims, d, false),
-                    weights.recurrent_matrix(dims, d, false),
-                ];
-                PackedRhs::pack_stacked(stacked, dims.gates(), uses, rows)
+                let recurrent = weights.recurrent_matrix(dims, d, false);
+                let matrices = match split {
+                    true => vec![recurrent],
+                    false => vec![weights.input_matrix(dims, d, false), recurrent],
+                };
+                PackedRhs::pack_stacked(matrices, dims.gates(), uses, rows)
             })
             .collect(),
         projection: (0..dims.directions)
             .filter_map(|d| weights.projection_matrix(dims, d, false))
             .map(|projection| PackedRhs::pack(projection, dims.hidden_out, uses, rows))
             .collect(),
+    }
+}
+
+/// `x·W_x[:, d]` for every step and row of every direction: `[D, T, N, G]` in internal row
+/// order (`input`: `[T, N, F]`, internal order), one product per direction over the cores.
+fn project_inputs<E: Elem>(
+    packed: &PackedWeights<E>,
+    dims: &LayerDims,
+    input: &[E],
+    gates: &mut [E],
+) {
+    let (rows, width) = (dims.steps * dims.batch, dims.gates());
+    for (d, input_weights) in packed.input.iter().enumerate() {
+        input_weights.multiply_rows_parallel(
+            &mut gates[d * rows * width..(d + 1) * rows * width],
+            width,
+            Accumulation::Replace,
+            input,
+            dims.features,
+            rows,
+        );
     }
 }
 
@@ -163,7 +282,9 @@ struct Results<E> {
 }
 
 impl<E: Elem> Results<E> {
-    fn new(dims: &LayerDims, train: bool) -> Self {
+    /// The results' buffers; the gates' with `train` or `split` (the projection of every step
+    /// is written there), the other saved ones with `train`.
+    fn new(dims: &LayerDims, train: bool, split: bool) -> Self {
         let rows = dims.steps * dims.batch;
         let saved_len = |width: usize| {
             if train {
@@ -178,21 +299,25 @@ impl<E: Elem> Results<E> {
                 hidden: vec![E::zero(); dims.directions * dims.batch * dims.hidden_out],
                 cell: vec![E::zero(); dims.directions * dims.batch * dims.hidden],
             },
-            gates: pool::zeros(saved_len(dims.gates())),
+            gates: pool::zeros(match split {
+                true => dims.directions * rows * dims.gates(),
+                false => saved_len(dims.gates()),
+            }),
             cells: pool::zeros(saved_len(dims.hidden)),
             hidden_in: pool::zeros(saved_len(dims.hidden_out)),
         }
     }
 
-    /// The buffers as the units share them (the saved ones only with `train`).
-    fn shared(&mut self, train: bool) -> ForwardBuffers<'_, E> {
+    /// The buffers as the units share them (the saved ones only with `train`; the gates' with
+    /// `split` too).
+    fn shared(&mut self, train: bool, split: bool) -> ForwardBuffers<'_, E> {
         let LayerOutputs {
             output,
             hidden,
             cell,
         } = &mut self.outputs;
         ForwardBuffers {
-            gates: train.then(|| RowShared::new(&mut self.gates)),
+            gates: (train || split).then(|| RowShared::new(&mut self.gates)),
             output: RowShared::new(output),
             state: StateRows::new(hidden, cell),
             cells: train.then(|| RowShared::new(&mut self.cells)),
@@ -233,6 +358,8 @@ struct ForwardUnit<'a, E> {
     pub(crate) input_batch_first: bool,
     pub(crate) initial: &'a InitialState<E>,
     pub(crate) buffers: &'a ForwardBuffers<'a, E>,
+    /// Whether the gate buffer holds every step's input projection (see [`forward`]).
+    pub(crate) split: bool,
 }
 
 /// A forward unit's own rows across its steps, in internal row order.
@@ -320,7 +447,6 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
             activated,
         } = unit;
         let gates = self.gate_rows(at, step_gates);
-        let (input, input_stride) = self.step_input(at, step_input);
         let recurrent_input: &[E] = match mask {
             Some(mask) => {
                 for ((m, &hv), &mv) in masked
@@ -341,21 +467,36 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
             hidden_out,
             self.buffers.hidden_in.as_ref(),
         );
-        let parts = [
-            LhsPart {
-                values: input,
-                row: input_stride,
-                col: 1,
-                k: features,
-            },
-            LhsPart {
-                values: recurrent_input,
-                row: hidden_out,
-                col: 1,
-                k: hidden_out,
-            },
-        ];
-        self.packed.recurrent[d].multiply_parts(gates, width, false, &parts, active);
+        let recurrent = &self.packed.recurrent[d];
+        if self.split {
+            // The gates hold the step's input projection: the recurrent product continues it.
+            let part = (hidden_out, 1);
+            recurrent.multiply(
+                gates,
+                width,
+                Accumulation::Continue,
+                recurrent_input,
+                part,
+                active,
+            );
+        } else {
+            let (input, input_stride) = self.step_input(at, step_input);
+            let parts = [
+                LhsPart {
+                    values: input,
+                    row: input_stride,
+                    col: 1,
+                    k: features,
+                },
+                LhsPart {
+                    values: recurrent_input,
+                    row: hidden_out,
+                    col: 1,
+                    k: hidden_out,
+                },
+            ];
+            recurrent.multiply_parts(gates, width, Accumulation::Replace, &parts, active);
+        }
         let bias = self
             .bias
             .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
@@ -372,7 +513,14 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
             Some(projection) => {
                 let activated = &mut activated[..active * hidden];
                 cell_rows(self.kernel, gates, bias, cells, activated, hidden);
-                projection.multiply(h, hidden_out, false, activated, (hidden, 1), active);
+                projection.multiply(
+                    h,
+                    hidden_out,
+                    Accumulation::Replace,
+                    activated,
+                    (hidden, 1),
+                    active,
+                );
             }
         }
         if !at.aligned {
@@ -382,24 +530,32 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
         self.write_output(at, h);
     }
 
-    /// The step's gate rows: in place in the saved gates when the rows are contiguous there,
-    /// else in `scratch` (copied to the saved gates after the step).
+    /// The step's gate rows: in place in the gate buffer when the rows are contiguous there,
+    /// else in `scratch` (with their input projections gathered from the buffer, when it
+    /// holds them; copied back to the buffer after the step).
     fn gate_rows<'b>(&self, at: &StepAt, scratch: &'b mut Vec<E>) -> &'b mut [E]
     where
         'a: 'b,
     {
         let width = self.dims.gates();
+        let start = |i: usize| {
+            let time = self
+                .schedule
+                .time(&self.dims, at.direction, at.step, at.first + i);
+            self.dims.row(at.direction, time, at.first + i) * width
+        };
         match (&self.buffers.gates, at.aligned) {
-            (Some(saved), true) => {
-                let time = self
-                    .schedule
-                    .time(&self.dims, at.direction, at.step, at.first);
-                let start = self.dims.row(at.direction, time, at.first) * width;
-                // SAFETY: rows first..first+active at this time belong to this unit alone.
-                unsafe { saved.rows(start, at.active * width) }
-            }
-            _ => {
+            // SAFETY: rows first..first+active at this time belong to this unit alone.
+            (Some(saved), true) => unsafe { saved.rows(start(0), at.active * width) },
+            (saved, _) => {
                 scratch.resize(at.active * width, E::zero());
+                if let (Some(saved), true) = (saved, self.split) {
+                    for i in 0..at.active {
+                        // SAFETY: this unit's row at this step's time.
+                        let row = unsafe { saved.rows(start(i), width) };
+                        scratch[i * width..(i + 1) * width].copy_from_slice(row);
+                    }
+                }
                 &mut scratch[..at.active * width]
             }
         }

@@ -191,8 +191,11 @@ impl<'a, E: Elem> StateRows<'a, E> {
 
 /// Per direction, the right-hand sides of a step's products, packed.
 pub(crate) struct PackedWeights<E> {
-    /// `W_x[:, d]` stacked on `W_h[d]`, `[F + Hout, G]` (forward), or `W_h[d]ᵀ`, `[G, Hout]`
-    /// (backward).
+    /// `W_x[:, d]`, `[F, G]`, for the input projection of every step at once (forward, when
+    /// it runs apart from the recurrence); empty otherwise.
+    pub(crate) input: Vec<PackedRhs<E>>,
+    /// `W_h[d]`, `[Hout, G]`, or `W_x[:, d]` stacked on it, `[F + Hout, G]`, when each step
+    /// projects its own input (forward); `W_h[d]ᵀ`, `[G, Hout]` (backward).
     pub(crate) recurrent: Vec<PackedRhs<E>>,
     /// `W_hr[d]`, `[H, Hout]` (forward) or `W_hr[d]ᵀ`, `[Hout, H]` (backward); none without.
     pub(crate) projection: Vec<PackedRhs<E>>,

@@ -23,6 +23,8 @@ use crate::fused::contract::{
     LayerTraining, LstmLayerBackend, ResultGradients, Wanted,
 };
 use backward::backward;
+pub use forward::INPUT_PROJECTION_VARIABLE;
+pub(crate) use forward::input_projection_choice;
 use forward::{Saved, forward};
 use layer::{LayerInputs, LayerWeights};
 

@@ -183,6 +183,22 @@ impl Schedule {
         reordered.into()
     }
 
+    /// Zeroes the rows of a `[D, T, N, width]` buffer (internal order) at the steps past each
+    /// row's length, in every direction.
+    pub(crate) fn zero_padding<E: Elem>(&self, buffer: &mut [E], dims: &LayerDims, width: usize) {
+        let Some(lengths) = &self.lengths else {
+            return;
+        };
+        for d in 0..dims.directions {
+            for (row, &length) in lengths.iter().enumerate() {
+                for time in length..dims.steps {
+                    let start = dims.row(d, time, row) * width;
+                    buffer[start..start + width].fill(E::zero());
+                }
+            }
+        }
+    }
+
     /// The inverse of [`Schedule::to_internal`].
     pub(crate) fn to_call_layout<E: Elem>(
         &self,
