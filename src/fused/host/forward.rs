@@ -22,7 +22,7 @@ pub(crate) struct Saved<E> {
     pub(crate) weights: LayerWeights<E>,
     /// `[T, N, F]` in internal row order, kept when the input weights want a gradient.
     pub(crate) input: Option<HostValues<E>>,
-    /// `[D, T, N, G]`: the activated gates (padding rows: left over input projections).
+    /// `[D, T, N, G]`: the activated gates (zero at padding rows).
     pub(crate) gates: Pooled<E>,
     /// `[D, T, N, H]`: the cell state after each step.
     pub(crate) cells: Pooled<E>,
@@ -127,6 +127,7 @@ pub(crate) fn forward<E: Elem>(
     }
 }
 
+/// [`forward`] with the input projection apart (`split`) or stacked.
 fn forward_with<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
@@ -434,8 +435,7 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
     /// with the activations), the gates and the state update, the saved rows and the output.
     fn step(&self, at: &StepAt, unit: &mut UnitRows<E>) {
         let dims = self.dims;
-        let (features, hidden, hidden_out, width) =
-            (dims.features, dims.hidden, dims.hidden_out, dims.gates());
+        let (hidden, hidden_out, width) = (dims.hidden, dims.hidden_out, dims.gates());
         let (active, d) = (at.active, at.direction);
         let UnitRows {
             hidden: h,
@@ -467,36 +467,7 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
             hidden_out,
             self.buffers.hidden_in.as_ref(),
         );
-        let recurrent = &self.packed.recurrent[d];
-        if self.split {
-            // The gates hold the step's input projection: the recurrent product continues it.
-            let part = (hidden_out, 1);
-            recurrent.multiply(
-                gates,
-                width,
-                Accumulation::Continue,
-                recurrent_input,
-                part,
-                active,
-            );
-        } else {
-            let (input, input_stride) = self.step_input(at, step_input);
-            let parts = [
-                LhsPart {
-                    values: input,
-                    row: input_stride,
-                    col: 1,
-                    k: features,
-                },
-                LhsPart {
-                    values: recurrent_input,
-                    row: hidden_out,
-                    col: 1,
-                    k: hidden_out,
-                },
-            ];
-            recurrent.multiply_parts(gates, width, Accumulation::Replace, &parts, active);
-        }
+        self.gate_product(at, gates, recurrent_input, step_input);
         let bias = self
             .bias
             .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
@@ -528,6 +499,51 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
         }
         self.save_rows(at, c, hidden, self.buffers.cells.as_ref());
         self.write_output(at, h);
+    }
+
+    /// `gates = x_t·W_x + h_{t-1}·W_h` for the step's rows: the recurrent product continuing
+    /// the input projection already in `gates` (`split`), or one product of the stacked
+    /// weights.
+    fn gate_product(
+        &self,
+        at: &StepAt,
+        gates: &mut [E],
+        recurrent_input: &[E],
+        step_input: &mut Vec<E>,
+    ) {
+        let (features, hidden_out, width) =
+            (self.dims.features, self.dims.hidden_out, self.dims.gates());
+        let (active, d) = (at.active, at.direction);
+        let recurrent = &self.packed.recurrent[d];
+        if self.split {
+            // The gates hold the step's input projection: the recurrent product continues it.
+            let part = (hidden_out, 1);
+            recurrent.multiply(
+                gates,
+                width,
+                Accumulation::Continue,
+                recurrent_input,
+                part,
+                active,
+            );
+        } else {
+            let (input, input_stride) = self.step_input(at, step_input);
+            let parts = [
+                LhsPart {
+                    values: input,
+                    row: input_stride,
+                    col: 1,
+                    k: features,
+                },
+                LhsPart {
+                    values: recurrent_input,
+                    row: hidden_out,
+                    col: 1,
+                    k: hidden_out,
+                },
+            ];
+            recurrent.multiply_parts(gates, width, Accumulation::Replace, &parts, active);
+        }
     }
 
     /// The step's gate rows: in place in the gate buffer when the rows are contiguous there,
