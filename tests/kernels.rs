@@ -11,9 +11,14 @@ use burn_lstm::{INPUT_PROJECTION_VARIABLE, LstmConfig};
 
 /// Runs the ignored test `name` of this binary with `BURN_LSTM_KERNEL=value`.
 fn child(name: &str, value: &str) -> (bool, String) {
+    child_with(name, KERNEL_VARIABLE, value)
+}
+
+/// Runs the ignored test `name` of this binary with `variable=value`.
+fn child_with(name: &str, variable: &str, value: &str) -> (bool, String) {
     let output = Command::new(std::env::current_exe().expect("this test"))
         .args([name, "--exact", "--ignored", "--nocapture"])
-        .env(KERNEL_VARIABLE, value)
+        .env(variable, value)
         .output()
         .expect("run the test binary again");
     let text = format!(
@@ -50,12 +55,7 @@ fn bad_kernel_names_are_errors_and_forced_kernels_serve() {
 #[ignore = "run by bad_kernel_names_are_errors_and_forced_kernels_serve"]
 fn forward_reports_a_bad_kernel_variable() {
     let value = std::env::var(KERNEL_VARIABLE).expect("run with the variable set");
-    let device = Device::flex();
-    let lstm = LstmConfig::new(3, 4).init(&device);
-    let err = lstm
-        .try_forward(Tensor::zeros([2, 5, 3], &device), None)
-        .expect_err("a bad kernel variable is an error");
-    let text = err.to_string();
+    let text = forward_error("a bad kernel variable is an error");
     assert!(
         text.starts_with(&format!("{KERNEL_VARIABLE}={value}: ")),
         "{text}"
@@ -95,33 +95,29 @@ fn a_bad_input_projection_is_an_error() {
     if std::env::var_os(INPUT_PROJECTION_VARIABLE).is_some() {
         return; // a child
     }
-    let output = Command::new(std::env::current_exe().expect("this test"))
-        .args([
-            "forward_reports_a_bad_input_projection",
-            "--exact",
-            "--ignored",
-        ])
-        .env(INPUT_PROJECTION_VARIABLE, "sideways")
-        .output()
-        .expect("run the test binary again");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && text.contains("1 passed"),
-        "{text}"
+    let (passed, text) = child_with(
+        "forward_reports_a_bad_input_projection",
+        INPUT_PROJECTION_VARIABLE,
+        "sideways",
     );
+    assert!(passed, "{text}");
 }
 
 #[test]
 #[ignore = "run by a_bad_input_projection_is_an_error"]
 fn forward_reports_a_bad_input_projection() {
-    let device = Device::flex();
-    let lstm = LstmConfig::new(3, 4).init(&device);
-    let err = lstm
-        .try_forward(Tensor::zeros([2, 5, 3], &device), None)
-        .expect_err("a bad input projection variable is an error");
-    let text = err.to_string();
+    let text = forward_error("a bad input projection variable is an error");
     assert_eq!(
         text,
         format!("{INPUT_PROJECTION_VARIABLE}=sideways: unknown (auto, stacked or apart)")
     );
+}
+
+/// What `try_forward` of a small layer on flex says when it fails (`expected`: why it must).
+fn forward_error(expected: &str) -> String {
+    let device = Device::flex();
+    let lstm = LstmConfig::new(3, 4).init(&device);
+    lstm.try_forward(Tensor::zeros([2, 5, 3], &device), None)
+        .expect_err(expected)
+        .to_string()
 }
