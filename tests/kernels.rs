@@ -6,7 +6,9 @@
 use std::process::Command;
 
 use burn::prelude::*;
-use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, KernelChoice, kernel_choice, kernel_decisions};
+use burn_lstm::cpu::{
+    CpuKernel, KERNEL_VARIABLE, KernelChoice, call_decisions, kernel_choice, kernel_decisions,
+};
 use burn_lstm::{INPUT_PROJECTION_VARIABLE, LstmConfig};
 
 /// Runs the ignored test `name` of this binary with `BURN_LSTM_KERNEL=value`.
@@ -120,4 +122,32 @@ fn forward_error(expected: &str) -> String {
     lstm.try_forward(Tensor::zeros([2, 5, 3], &device), None)
         .expect_err(expected)
         .to_string()
+}
+
+/// Where the step products are too few to be packed (two steps, one block of rows), they go
+/// to the gemm crate, whose sums a tile projection would not continue: such a layer runs its
+/// input projection stacked, untimed; a longer one is timed both ways.
+#[test]
+fn too_few_steps_to_pack_keep_the_projection_stacked() {
+    if std::env::var_os(INPUT_PROJECTION_VARIABLE).is_some()
+        || std::env::var_os(KERNEL_VARIABLE).is_some()
+    {
+        return; // a child
+    }
+    let device = Device::flex();
+    let lstm = LstmConfig::new(3, 4).init(&device);
+    for steps in [2, 8] {
+        for _ in 0..5 {
+            let _ = lstm.forward(Tensor::zeros([2, steps, 3], &device), None);
+        }
+    }
+    let classes: Vec<String> = call_decisions().into_iter().map(|d| d.class).collect();
+    assert!(
+        classes.iter().any(|class| class.contains(" T8 ")),
+        "{classes:?}"
+    );
+    assert!(
+        !classes.iter().any(|class| class.contains(" T2 ")),
+        "{classes:?}"
+    );
 }

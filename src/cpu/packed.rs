@@ -78,6 +78,12 @@ pub(crate) const ROWS_PER_TASK: usize = 192;
 /// memory traffic).
 const MIN_USES_TO_PACK: usize = 3;
 
+/// Whether a right-hand side serving `uses` products is packed for a tile kernel (else the
+/// gemm crate reads it as it is, and rounds its own way).
+pub(crate) fn packing_pays(uses: usize) -> bool {
+    uses >= MIN_USES_TO_PACK
+}
+
 impl<E: Elem> PackedRhs<E> {
     /// Packs `rhs` (`[k, n]`, `k = rhs.rows`) for `uses` products of about `rows` rows each.
     pub(crate) fn pack(rhs: MatrixRef<E>, n: usize, uses: usize, rows: usize) -> Self {
@@ -98,7 +104,7 @@ impl<E: Elem> PackedRhs<E> {
     ) -> Self {
         // Packing a right-hand side for one or two products costs more than it saves, whatever
         // the kernel (generation calls the layer for one step at a time).
-        let kernel = match uses >= MIN_USES_TO_PACK {
+        let kernel = match packing_pays(uses) {
             true => product_kernel(rows, &parts, n),
             false => CpuKernel::Gemm,
         };

@@ -243,7 +243,8 @@ pub(crate) fn run_timed_by_calls<R>(
 /// input projection runs, per layer shape: `stacked` or `apart`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallDecision {
-    /// The class, e.g. `LSTM layer input projection F32 T100 N64 F128 G1024 forward`.
+    /// The class, e.g. `LSTM layer input projection F32 D1 T128 N64 F128 H256` (sizes rounded
+    /// up to powers of two; ` training` where the call keeps what the backward pass needs).
     pub class: String,
     /// The way that serves it.
     pub way: &'static str,

@@ -7,7 +7,7 @@ use super::layer::{LayerInputs, LayerOutputs, LayerWeights, PackedWeights, State
 use super::schedule::{Schedule, StepAt};
 use crate::cpu::elem::{Elem, RowShared};
 use crate::cpu::isa::CpuKernel;
-use crate::cpu::packed::{LhsPart, PackedRhs, ROWS_PER_TASK};
+use crate::cpu::packed::{LhsPart, PackedRhs, ROWS_PER_TASK, packing_pays};
 use crate::cpu::planner::{run_timed_by_calls, size_class};
 use crate::cpu::pool::{self, Pooled};
 use crate::cpu::tensors::HostValues;
@@ -106,10 +106,13 @@ pub(crate) fn forward<E: Elem>(
     train: bool,
     keep_input: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
-    let run = |apart: bool| forward_with(dims, weights, inputs, train, keep_input, apart);
-    match (dims.steps, input_projection_choice()) {
-        // One step: nothing to gather into a larger product.
-        (1, _) => run(false),
+    let schedule = Schedule::new(dims, inputs.lengths.as_deref());
+    // One step has nothing to gather into a larger product; and step products too few to be
+    // packed go to the gemm crate, whose rounding a tile projection would not continue.
+    let stacked_only = dims.steps == 1 || !packing_pays(step_products(&dims, &schedule));
+    let run = |apart: bool| forward_with(dims, schedule, weights, inputs, train, keep_input, apart);
+    match (stacked_only, input_projection_choice()) {
+        (true, _) => run(false),
         (_, Ok(Some(apart))) => run(apart),
         _ => {
             let class = format!(
@@ -127,16 +130,21 @@ pub(crate) fn forward<E: Elem>(
     }
 }
 
+/// The step products a right-hand side serves: every step of every block of rows.
+fn step_products(dims: &LayerDims, schedule: &Schedule) -> usize {
+    dims.steps * schedule.blocks.len()
+}
+
 /// [`forward`] with the input projection apart (`split`) or stacked.
 fn forward_with<E: Elem>(
     dims: LayerDims,
+    schedule: Schedule,
     weights: LayerWeights<E>,
     inputs: LayerInputs<E>,
     train: bool,
     keep_input: bool,
     split: bool,
 ) -> (LayerOutputs<E>, Option<Saved<E>>) {
-    let schedule = Schedule::new(dims, inputs.lengths.as_deref());
     let LayerInputs {
         input,
         hidden,
@@ -216,21 +224,17 @@ fn pack_forward<E: Elem>(
     schedule: &Schedule,
     split: bool,
 ) -> PackedWeights<E> {
-    let uses = dims.steps * schedule.blocks.len();
+    let uses = step_products(dims, schedule);
     let rows = schedule.largest_block();
     let all_rows = dims.steps * dims.batch;
     PackedWeights {
+        // Packed as the step products are (`split` runs only where they are packed), so the
+        // steps continue sums of the same kernel.
         input: match split {
             true => (0..dims.directions)
                 .map(|d| {
-                    let tasks = all_rows.div_ceil(ROWS_PER_TASK);
                     let input = weights.input_matrix(dims, d, false);
-                    PackedRhs::pack(
-                        input,
-                        dims.gates(),
-                        tasks.max(3),
-                        all_rows.min(ROWS_PER_TASK),
-                    )
+                    PackedRhs::pack(input, dims.gates(), uses, all_rows.min(ROWS_PER_TASK))
                 })
                 .collect(),
             false => Vec::new(),
