@@ -61,7 +61,7 @@ run() {
   exec > >(tee "$out/gpu-check.log") 2>&1
   local start
   start=$(date +%s)
-  if ! ldconfig -p | grep -q libvulkan.so.1; then
+  if ! grep -q libvulkan.so.1 <<<"$(ldconfig -p)"; then
     for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" /; done
     ldconfig
   fi
