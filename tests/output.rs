@@ -113,6 +113,29 @@ fn logits_without_autodiff_match_burns_operations() {
     }
 }
 
+/// A generation step's logits (one row) have the same bits on every call, whether the
+/// vocabulary's column blocks ran on the calling thread or over the cores: the first calls of
+/// a shape try both ways in turn (more than forty calls cover the trial).
+#[test]
+fn one_rows_logits_have_the_same_bits_whichever_way_the_blocks_ran() {
+    let _alone = draw_alone();
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let features = Tensor::<2>::random([1, 37], normal, &device);
+    let weight = Tensor::<2>::random([37, 5003], normal, &device);
+    let bias = Tensor::<1>::random([5003], normal, &device);
+    let layer = OutputLayer::new(weight, WeightLayout::FeaturesByVocab, Some(bias));
+    let bits = |logits: Tensor<2>| -> Vec<u32> {
+        let values: Vec<f32> = logits.into_data().try_to_vec::<f32>().unwrap();
+        values.iter().map(|value| value.to_bits()).collect()
+    };
+    let first = bits(layer.logits(features.clone()).unwrap());
+    for call in 1..40 {
+        let again = bits(layer.logits(features.clone()).unwrap());
+        assert!(again == first, "call {call} gave other bits");
+    }
+}
+
 #[test]
 fn bad_features_and_targets_are_errors_that_say_what_is_wrong() {
     let device = Device::flex();

@@ -432,7 +432,8 @@ mod tests {
     /// The input projection out of the recurrence: `x·W_x` first, then `h·W_h` continuing
     /// it (`Accumulation::Continue`), has the bits of the stacked `[x | h]·[W_x; W_h]` — on
     /// every tile kernel, and across them (the tiles sum in the same order), with values
-    /// whose sums round.
+    /// whose sums round; and the stacked product's bits are those of each element's chain of
+    /// fused multiply-adds in `k` order (the last shape's `k = 384` spans several chunks).
     #[test]
     fn continuing_a_product_gives_the_stacked_products_bits() {
         let tiles: Vec<CpuKernel> = CpuKernel::available()
@@ -444,12 +445,22 @@ mod tests {
                 |i: usize, seed: usize| ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0 - 1.0;
             let x: Vec<f32> = (0..m * features).map(|i| value(i, 1)).collect();
             let h: Vec<f32> = (0..m * hidden).map(|i| value(i, 2)).collect();
-            let w_x = Arc::new(HostValues::from(
-                (0..features * n).map(|i| value(i, 3)).collect::<Vec<f32>>(),
-            ));
-            let w_h = Arc::new(HostValues::from(
-                (0..hidden * n).map(|i| value(i, 4)).collect::<Vec<f32>>(),
-            ));
+            let w_x_values: Vec<f32> = (0..features * n).map(|i| value(i, 3)).collect();
+            let w_h_values: Vec<f32> = (0..hidden * n).map(|i| value(i, 4)).collect();
+            let w_x = Arc::new(HostValues::from(w_x_values.clone()));
+            let w_h = Arc::new(HostValues::from(w_h_values.clone()));
+            // Each sum is the chain of fused multiply-adds over `k` in order, from zero:
+            // whatever the chunks of `k` the tiles take (see `tile::drive`).
+            let chain = |i: usize, j: usize| {
+                let mut sum = 0.0f32;
+                for p in 0..features {
+                    sum = x[i * features + p].mul_add(w_x_values[p * n + j], sum);
+                }
+                for p in 0..hidden {
+                    sum = h[i * hidden + p].mul_add(w_h_values[p * n + j], sum);
+                }
+                sum
+            };
             let matrix = |values: &Arc<HostValues<f32>>, rows| MatrixRef {
                 values: values.clone(),
                 offset: 0,
@@ -479,6 +490,10 @@ mod tests {
                     },
                 ];
                 stacked.multiply_parts(&mut whole, n, Accumulation::Replace, &lhs, m);
+                for (index, value) in whole.iter().enumerate() {
+                    let expected = chain(index / n, index % n);
+                    assert_eq!(value.to_bits(), expected.to_bits(), "{kernel} at {index}");
+                }
                 let input = PackedRhs::pack_for(kernel, vec![matrix(&w_x, features)], n);
                 let recurrent = PackedRhs::pack_for(kernel, vec![matrix(&w_h, hidden)], n);
                 let mut split = vec![0.0f32; m * n];

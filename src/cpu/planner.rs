@@ -177,17 +177,23 @@ pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
 /// Ways of doing one piece of work that give the same bits, timed on the work's own calls
 /// rather than on a made-up trial: where memory traffic decides (a buffer written long
 /// before it is read), only the real call shows it. The first calls of a class run each way
-/// in turn, [`CALL_ROUNDS`] times each, and the way with the best time serves the rest.
+/// in turn — [`CALL_ROUNDS`] times each, and more for short calls, until every way has run
+/// for [`CALL_TRIAL_SECONDS`] or [`MAX_CALL_ROUNDS`] times — and the way with the best time
+/// serves the rest.
 struct CallTrial {
     ways: &'static [&'static str],
     /// Each way's best time so far, in seconds; `runs` calls timed.
     best: Vec<f64>,
+    /// Each way's timed seconds in all.
+    total: Vec<f64>,
     runs: usize,
 }
 
 impl CallTrial {
     fn decided(&self) -> bool {
-        self.runs >= self.ways.len() * CALL_ROUNDS
+        let rounds = self.runs / self.ways.len();
+        let timed_enough = self.total.iter().all(|&total| total >= CALL_TRIAL_SECONDS);
+        rounds >= MAX_CALL_ROUNDS || (rounds >= CALL_ROUNDS && timed_enough)
     }
 
     fn fastest(&self) -> usize {
@@ -199,6 +205,10 @@ impl CallTrial {
 
 /// Calls of each way before a class is decided (the first may pay for page faults).
 const CALL_ROUNDS: usize = 2;
+/// Seconds each way runs on trial, where its calls are short (a best time over a fraction
+/// of a millisecond is noise), in at most [`MAX_CALL_ROUNDS`] calls.
+const CALL_TRIAL_SECONDS: f64 = 0.005;
+const MAX_CALL_ROUNDS: usize = 16;
 
 fn call_trials() -> &'static Mutex<BTreeMap<String, CallTrial>> {
     static TRIALS: OnceLock<Mutex<BTreeMap<String, CallTrial>>> = OnceLock::new();
@@ -219,6 +229,7 @@ pub(crate) fn run_timed_by_calls<R>(
             .or_insert_with(|| CallTrial {
                 ways,
                 best: vec![f64::INFINITY; ways.len()],
+                total: vec![0.0; ways.len()],
                 runs: 0,
             });
         match trial.decided() {
@@ -235,6 +246,7 @@ pub(crate) fn run_timed_by_calls<R>(
     let mut trials = call_trials().lock().expect("call trials");
     let trial = trials.get_mut(class).expect("the trial begun above");
     trial.best[way] = trial.best[way].min(seconds);
+    trial.total[way] += seconds;
     trial.runs += 1;
     result
 }
@@ -356,7 +368,7 @@ mod tests {
     fn a_class_timed_by_its_calls_runs_each_way_then_keeps_the_fastest() {
         const WAYS: &[&str] = &["slow", "fast"];
         let mut order = Vec::new();
-        for _ in 0..WAYS.len() * CALL_ROUNDS + 3 {
+        for _ in 0..WAYS.len() * MAX_CALL_ROUNDS + 3 {
             let way = run_timed_by_calls("test calls", WAYS, |way| {
                 if way == 0 {
                     std::thread::sleep(std::time::Duration::from_millis(2));
@@ -365,13 +377,34 @@ mod tests {
             });
             order.push(way);
         }
-        // On trial: each way in turn, twice; then the faster only.
-        assert_eq!(order, [0, 1, 0, 1, 1, 1, 1]);
+        // On trial: each way in turn; the fast way's calls are too short to be timed for
+        // long, so the most rounds; then the faster only.
+        let trial: Vec<usize> = (0..WAYS.len() * MAX_CALL_ROUNDS).map(|i| i % 2).collect();
+        assert_eq!(order[..trial.len()], trial[..]);
+        assert!(
+            order[trial.len()..].iter().all(|&way| way == 1),
+            "{order:?}"
+        );
         let decision = call_decisions()
             .into_iter()
             .find(|decision| decision.class == "test calls")
             .expect("the decision is recorded");
         assert_eq!(decision.way, "fast");
         assert!(decision.timings[0].1 >= 2000.0, "{:?}", decision.timings);
+    }
+
+    #[test]
+    fn long_calls_are_decided_after_the_fewest_rounds() {
+        const WAYS: &[&str] = &["slower", "faster"];
+        let mut order = Vec::new();
+        for _ in 0..WAYS.len() * CALL_ROUNDS + 2 {
+            let way = run_timed_by_calls("test long calls", WAYS, |way| {
+                let pause = if way == 0 { 5.0 } else { 2.6 } * CALL_TRIAL_SECONDS / 2.0;
+                std::thread::sleep(std::time::Duration::from_secs_f64(pause));
+                way
+            });
+            order.push(way);
+        }
+        assert_eq!(order, [0, 1, 0, 1, 1, 1]);
     }
 }

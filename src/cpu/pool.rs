@@ -9,7 +9,8 @@
 //!
 //! The pool holds at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] per element type: what a
 //! few layers' steps need, not more. Buffers below [`MIN_LEN`] elements are left to the
-//! allocator, which serves small sizes well.
+//! allocator, which serves small sizes well. [`reused`] skips the clearing, for a caller
+//! that writes every element first.
 
 use std::any::TypeId;
 use std::sync::Mutex;
@@ -83,6 +84,22 @@ pub(crate) fn zeros<E: Elem>(len: usize) -> Pooled<E> {
     }
 }
 
+/// `len` values left from an earlier use (or zeros, in a new buffer): for a caller that
+/// writes every element before reading any, and so need not pay for clearing tens of
+/// megabytes.
+pub(crate) fn reused<E: Elem>(len: usize) -> Pooled<E> {
+    if len >= MIN_LEN
+        && let Some(mut buffer) = take::<E>(len)
+    {
+        buffer.resize(len, E::zero());
+        return Pooled {
+            values: buffer,
+            give: Some(give::<E>),
+        };
+    }
+    zeros(len)
+}
+
 /// Runs `f` on the pool of `E`'s buffers (f32 or f64, the only `Elem`s).
 fn with_pool<E: Elem, R>(f: impl FnOnce(&mut Vec<Vec<E>>) -> R) -> R {
     fn cast<A: bytemuck::Pod, B: bytemuck::Pod>(pool: &mut Vec<Vec<A>>) -> &mut Vec<Vec<B>> {
@@ -132,7 +149,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_come_back_zeroed_and_small_ones_are_not_kept() {
+    fn buffers_come_back_zeroed_or_as_left_and_small_ones_are_not_kept() {
         let len = MIN_LEN + 5;
         let mut first = zeros::<f64>(len);
         first.iter_mut().for_each(|v| *v = 7.0);
@@ -144,6 +161,15 @@ mod tests {
         assert_eq!(again.len(), len - 3);
         assert!(again.iter().all(|&v| v == 0.0));
         assert_eq!(again.as_ptr(), address);
+        drop(again);
+        // Reused as it was left, at the length asked for.
+        let mut left = zeros::<f64>(len);
+        left.iter_mut().for_each(|v| *v = 5.0);
+        drop(left);
+        let reused = reused::<f64>(len - 1);
+        assert_eq!(reused.len(), len - 1);
+        assert_eq!(reused.as_ptr(), address);
+        assert!(reused.iter().all(|&v| v == 5.0));
         // A request far below a kept buffer's size makes a new one.
         let small = zeros::<f64>(10);
         assert_eq!(small.len(), 10);

@@ -74,14 +74,30 @@ pub(crate) unsafe fn run<V: TileShape>(product: &TileProduct<V::Elem>) {
     unsafe { drive::<V>(product) }
 }
 
+/// Bytes of a panel's rows that one pass of a block's tiles reads: the L1 data cache (32 to
+/// 48 KiB on the CPUs this runs on) keeps them, with room for the left-hand side's rows.
+const CHUNK_BYTES: usize = 24 << 10;
+
 /// Rows in blocks (so a block of the left-hand side stays in cache while every panel passes),
-/// then panel by panel, then tile by tile.
+/// then panel by panel, then the inner dimension in chunks, then tile by tile.
+///
+/// The chunks: a panel of more than [`CHUNK_BYTES`] does not stay in the L1 cache while the
+/// block's tiles pass over it one after the other, and every tile then streams it from L2
+/// (on an Intel Xeon, model 167, in a quiet moment: AVX-512 tiles at 127 GFLOP/s for W3's
+/// `k = 384`, 186 for `k = 128`; BENCHMARKS.md has what the chunks gained). So each tile
+/// takes a chunk of `k` at a time, its sums stored and loaded again between chunks: each sum
+/// still runs over `k` in order, to the same bits. (`Add`, which adds the destination after
+/// the whole sum, keeps one chunk.)
 #[inline(always)]
 unsafe fn drive<V: TileShape>(product: &TileProduct<V::Elem>) {
     const BLOCK_TILES: usize = 16;
     let (k, n, m) = (product.k, product.n, product.m);
     let width = V::VECTORS * V::LANES;
     let block = BLOCK_TILES * V::ROWS;
+    let chunk = match product.accumulation {
+        Accumulation::Add => k.max(1),
+        _ => chunk_rows(k, width * std::mem::size_of::<V::Elem>()),
+    };
     for block_start in (0..m).step_by(block) {
         let block_end = (block_start + block).min(m);
         for p in 0..n.div_ceil(width) {
@@ -92,23 +108,41 @@ unsafe fn drive<V: TileShape>(product: &TileProduct<V::Elem>) {
                 columns: width.min(n - p * width),
             };
             let vectors = place.columns.div_ceil(V::LANES);
-            let mut row = block_start;
-            while row < block_end {
-                let rows = V::ROWS.min(block_end - row);
-                // SAFETY: rows `row..row + rows` and the panel's columns lie inside the
-                // operands, by the caller's promise.
-                unsafe {
-                    match vectors {
-                        1 => tile_rows::<V, 1>(product, row, rows, &place),
-                        2 if V::VECTORS >= 2 => tile_rows::<V, 2>(product, row, rows, &place),
-                        3 if V::VECTORS >= 3 => tile_rows::<V, 3>(product, row, rows, &place),
-                        _ => unreachable!("at most {} vectors", V::VECTORS),
+            for first in (0..k.max(1)).step_by(chunk) {
+                let part = Part {
+                    first,
+                    end: (first + chunk).min(k),
+                    last: first + chunk >= k,
+                };
+                let mut row = block_start;
+                while row < block_end {
+                    let rows = V::ROWS.min(block_end - row);
+                    // SAFETY: rows `row..row + rows` and the panel's columns lie inside the
+                    // operands, by the caller's promise.
+                    unsafe {
+                        match vectors {
+                            1 => tile_rows::<V, 1>(product, row, rows, &place, &part),
+                            2 if V::VECTORS >= 2 => {
+                                tile_rows::<V, 2>(product, row, rows, &place, &part)
+                            }
+                            3 if V::VECTORS >= 3 => {
+                                tile_rows::<V, 3>(product, row, rows, &place, &part)
+                            }
+                            _ => unreachable!("at most {} vectors", V::VECTORS),
+                        }
                     }
+                    row += rows;
                 }
-                row += rows;
             }
         }
     }
+}
+
+/// Rows of the inner dimension per chunk, for panel rows of `row_bytes`: chunks of about
+/// [`CHUNK_BYTES`], equal to within a row.
+fn chunk_rows(k: usize, row_bytes: usize) -> usize {
+    let chunks = (k * row_bytes).div_ceil(CHUNK_BYTES).max(1);
+    k.div_ceil(chunks).max(1)
 }
 
 /// Where a tile writes: panel `panel` (its packed data at `panel_data`), of which `columns`
@@ -119,6 +153,13 @@ struct Place<E> {
     columns: usize,
 }
 
+/// The rows `first..end` of the inner dimension a tile takes now; `last` when they end it.
+struct Part {
+    first: usize,
+    end: usize,
+    last: bool,
+}
+
 /// A tile of `rows` (at most the kernel's [`TileShape::ROWS`]) rows and `NV` vectors.
 #[inline(always)]
 unsafe fn tile_rows<V: TileShape, const NV: usize>(
@@ -126,19 +167,20 @@ unsafe fn tile_rows<V: TileShape, const NV: usize>(
     row: usize,
     rows: usize,
     place: &Place<V::Elem>,
+    part: &Part,
 ) {
     // SAFETY: as for `drive`. The guards are constants of `V`: the tiles a kernel never
     // uses (more rows or vectors than its registers hold) are not compiled for it.
     unsafe {
         match rows {
-            1 => tile::<V, 1, NV>(product, row, place),
-            2 => tile::<V, 2, NV>(product, row, place),
-            3 => tile::<V, 3, NV>(product, row, place),
-            4 => tile::<V, 4, NV>(product, row, place),
-            5 => tile::<V, 5, NV>(product, row, place),
-            6 if V::ROWS >= 6 => tile::<V, 6, NV>(product, row, place),
-            7 if V::ROWS >= 7 => tile::<V, 7, NV>(product, row, place),
-            8 if V::ROWS >= 8 => tile::<V, 8, NV>(product, row, place),
+            1 => tile::<V, 1, NV>(product, row, place, part),
+            2 => tile::<V, 2, NV>(product, row, place, part),
+            3 => tile::<V, 3, NV>(product, row, place, part),
+            4 => tile::<V, 4, NV>(product, row, place, part),
+            5 => tile::<V, 5, NV>(product, row, place, part),
+            6 if V::ROWS >= 6 => tile::<V, 6, NV>(product, row, place, part),
+            7 if V::ROWS >= 7 => tile::<V, 7, NV>(product, row, place, part),
+            8 if V::ROWS >= 8 => tile::<V, 8, NV>(product, row, place, part),
             _ => unreachable!("at most {} rows", V::ROWS),
         }
     }
@@ -156,6 +198,7 @@ unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
     product: &TileProduct<V::Elem>,
     row: usize,
     place: &Place<V::Elem>,
+    part: &Part,
 ) {
     let width = V::VECTORS * V::LANES;
     // SAFETY: as for `drive`.
@@ -166,7 +209,8 @@ unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
         // memory).
         let last = place.columns - (NV - 1) * V::LANES;
         let mut acc = [[V::zero(); NV]; R];
-        if product.accumulation == Accumulation::Continue {
+        // A later chunk continues the sums the one before stored.
+        if part.first > 0 || product.accumulation == Accumulation::Continue {
             for r in 0..R {
                 let dst = product.dst.add((row + r) * product.dst_row + first_column);
                 for j in 0..NV - 1 {
@@ -175,9 +219,12 @@ unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
                 acc[r][NV - 1] = load_n::<V>(dst.add((NV - 1) * V::LANES), last);
             }
         }
-        let (acc, panel) = accumulate::<V, R, NV>(acc, product.segments[0], row, place.panel_data);
-        let (acc, _) = accumulate::<V, R, NV>(acc, product.segments[1], row, panel);
-        let add = product.accumulation == Accumulation::Add;
+        // The chunk's rows of each segment (the first segment's `k` rows, then the second's).
+        let [first, second] = product.segments;
+        let panel = place.panel_data.add(part.first * width);
+        let (acc, panel) = accumulate::<V, R, NV>(acc, piece(first, 0, part), row, panel);
+        let (acc, _) = accumulate::<V, R, NV>(acc, piece(second, first.k, part), row, panel);
+        let add = product.accumulation == Accumulation::Add && part.last;
         for r in 0..R {
             let dst = product.dst.add((row + r) * product.dst_row + first_column);
             for j in 0..NV - 1 {
@@ -194,6 +241,20 @@ unsafe fn tile<V: TileShape, const R: usize, const NV: usize>(
             };
             store_n(value, out, last);
         }
+    }
+}
+
+/// The columns of `segment` (which starts at row `offset` of the inner dimension) inside
+/// `part`'s rows.
+#[inline(always)]
+fn piece<E>(segment: Segment<E>, offset: usize, part: &Part) -> Segment<E> {
+    let first = part.first.clamp(offset, offset + segment.k);
+    let end = part.end.clamp(offset, offset + segment.k);
+    Segment {
+        // Only offset (never read) when the piece is empty.
+        values: segment.values.wrapping_add((first - offset) * segment.col),
+        k: end - first,
+        ..segment
     }
 }
 

@@ -29,6 +29,7 @@ use burn::backend::Flex;
 use burn::backend::NdArray;
 
 use crate::cpu::elem::{Elem, matmul};
+use crate::cpu::planner::{run_timed_by_calls, size_class};
 use crate::cpu::pool::{self, Pooled};
 use crate::cpu::softmax::{log_sum_exp_row, softmax_gradient_row};
 use crate::cpu::tensors::{HostTensors, HostValues, from_host, to_host};
@@ -98,7 +99,8 @@ fn forward_host<E: Elem>(
         features: width,
         classes,
     } = sizes;
-    let mut logits = pool::zeros::<E>(rows * classes);
+    // Every logit is written (its bias) before it is read: no clearing.
+    let mut logits = pool::reused::<E>(rows * classes);
     for row in logits.chunks_exact_mut(classes) {
         row.copy_from_slice(bias);
     }
@@ -145,14 +147,22 @@ fn forward_host<E: Elem>(
     }
 }
 
-/// Rows below which the output layer splits its columns over the cores itself.
+/// Rows below which the output layer splits its columns in blocks itself.
 const FEW_ROWS: usize = 16;
+
+/// Where the few-row logits' column blocks run: all on the calling thread, or one a core.
+const BLOCK_WAYS: &[&str] = &["one thread", "over the cores"];
 
 /// Host-side output layer without a loss: the logits `[N, V]`.
 ///
 /// With few rows (generation: one) the product reads every weight once per row and is bound
-/// by memory bandwidth, which gemm leaves to one core at that shape; each core takes a block
-/// of the vocabulary instead (at 200 × 10 000 and one row: 0.24 → 0.15 ms on two cores here).
+/// by memory bandwidth, which gemm leaves to one core at that shape. The vocabulary is cut in
+/// one block of columns per core, and whether the blocks run on the cores or one after the
+/// other on the calling thread is timed on each shape's first calls
+/// ([`run_timed_by_calls`]): a second core's share of the bandwidth paid for waking it on an
+/// AMD Zen 4 (200 × 10 000, one row: 0.24 → 0.15 ms) and not on an Intel Xeon model 167
+/// (W8's token 0.56–0.61 ms on one thread, 0.58–0.66 on two). The blocks are the same either
+/// way, and so are the bits.
 fn logits_host<E: Elem>(
     sizes: Sizes,
     features: &[E],
@@ -188,31 +198,43 @@ fn logits_host<E: Elem>(
         );
         return logits;
     }
-    // Column blocks, each its own `[N, block]` product, then put in place.
-    let block = classes.div_ceil(rayon::current_num_threads()).max(1);
-    let blocks: Vec<(usize, usize, Vec<E>)> = (0..classes)
-        .step_by(block)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|first| {
-            let columns = block.min(classes - first);
-            let mut part = vec![E::zero(); rows * columns];
-            let rhs = &weight[first * strides.1..];
-            let shape = (rows, columns, width);
-            matmul(
-                &mut part,
-                columns,
-                false,
-                features,
-                (width, 1),
-                rhs,
-                strides,
-                shape,
-                false,
-            );
-            (first, columns, part)
-        })
-        .collect();
+    // Column blocks, each its own `[N, block]` product, then put in place: on the calling
+    // thread or one block per core, whichever the shape's first calls timed faster.
+    let threads = rayon::current_num_threads();
+    let block = classes.div_ceil(threads).max(1);
+    let firsts: Vec<usize> = (0..classes).step_by(block).collect();
+    let block_product = |&first: &usize| {
+        let columns = block.min(classes - first);
+        let mut part = vec![E::zero(); rows * columns];
+        let rhs = &weight[first * strides.1..];
+        let shape = (rows, columns, width);
+        matmul(
+            &mut part,
+            columns,
+            false,
+            features,
+            (width, 1),
+            rhs,
+            strides,
+            shape,
+            false,
+        );
+        (first, columns, part)
+    };
+    let class = format!(
+        "output layer logits {:?} N{} F{} V{}",
+        E::dtype(),
+        size_class(rows),
+        size_class(width),
+        size_class(classes),
+    );
+    let blocks: Vec<(usize, usize, Vec<E>)> = match threads {
+        1 => firsts.iter().map(block_product).collect(),
+        _ => run_timed_by_calls(&class, BLOCK_WAYS, |way| match way {
+            0 => firsts.iter().map(block_product).collect(),
+            _ => firsts.par_iter().map(block_product).collect(),
+        }),
+    };
     for (first, columns, part) in blocks {
         for (row, values) in part.chunks_exact(columns).enumerate() {
             let logits = &mut logits[row * classes + first..][..columns];
