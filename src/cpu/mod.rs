@@ -31,6 +31,27 @@ pub(crate) mod softmax;
 pub(crate) mod tensors;
 pub(crate) mod tile;
 
+/// Whether `device` is one of the CPU backends (flex, ndarray), whose tensors live on the host:
+/// where this crate's fused operations run on these kernels, and where a program can choose
+/// what suits a CPU (`Device::default()` may be a GPU).
+///
+/// ```
+/// use burn::prelude::*;
+///
+/// assert!(burn_lstm::cpu::is_cpu_device(&Device::flex()));
+/// ```
+pub fn is_cpu_device(device: &burn::prelude::Device) -> bool {
+    use burn::backend::DispatchDevice;
+    match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
 pub use isa::CpuKernel;
 pub use planner::{
     CallDecision, KERNEL_VARIABLE, KernelChoice, KernelDecision, call_decisions, kernel_choice,

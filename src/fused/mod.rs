@@ -68,16 +68,7 @@ pub(crate) fn fits(device: &Device, batch: usize, hidden_out: usize) -> bool {
 /// Whether `device` is one of the CPU backends, whose fused operations run on the host, and
 /// `dtype` one they compute in (f32, f64).
 pub(crate) fn on_host(device: &Device, dtype: DType) -> bool {
-    use burn::backend::DispatchDevice;
-    let cpu = match device.clone().without_autodiff().as_dispatch() {
-        #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
-        #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
-        #[allow(unreachable_patterns)]
-        _ => false,
-    };
-    cpu && matches!(dtype, DType::F32 | DType::F64)
+    crate::cpu::is_cpu_device(device) && matches!(dtype, DType::F32 | DType::F64)
 }
 
 /// The layer's tensors, as the callers in [`crate::recurrence`] hold them.
