@@ -10,7 +10,8 @@
 //! The pool holds at most [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] per element type: what a
 //! few layers' steps need, not more. Buffers below [`MIN_LEN`] elements are left to the
 //! allocator, which serves small sizes well. [`reused`] skips the clearing, for a caller
-//! that writes every element first.
+//! that writes every element first (the fused loss's logits, the saved buffers of a batch
+//! without padding).
 
 use std::any::TypeId;
 use std::sync::Mutex;
