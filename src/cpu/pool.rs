@@ -69,36 +69,32 @@ impl<E> Drop for Pooled<E> {
 
 /// `len` zeros: a kept buffer of about that capacity, or a new one.
 pub(crate) fn zeros<E: Elem>(len: usize) -> Pooled<E> {
-    if len >= MIN_LEN
-        && let Some(mut buffer) = take::<E>(len)
-    {
-        buffer.clear();
-        buffer.resize(len, E::zero());
-        return Pooled {
-            values: buffer,
-            give: Some(give::<E>),
-        };
-    }
-    Pooled {
-        values: vec![E::zero(); len],
-        give: Some(give::<E>),
-    }
+    pooled(len, true)
 }
 
 /// `len` values left from an earlier use (or zeros, in a new buffer): for a caller that
 /// writes every element before reading any, and so need not pay for clearing tens of
 /// megabytes.
 pub(crate) fn reused<E: Elem>(len: usize) -> Pooled<E> {
-    if len >= MIN_LEN
-        && let Some(mut buffer) = take::<E>(len)
-    {
-        buffer.resize(len, E::zero());
-        return Pooled {
-            values: buffer,
-            give: Some(give::<E>),
-        };
+    pooled(len, false)
+}
+
+/// A kept buffer of about `len` (cleared first with `clear`), or a new one of zeros.
+fn pooled<E: Elem>(len: usize, clear: bool) -> Pooled<E> {
+    let values = match (len >= MIN_LEN).then(|| take::<E>(len)).flatten() {
+        Some(mut buffer) => {
+            if clear {
+                buffer.clear();
+            }
+            buffer.resize(len, E::zero());
+            buffer
+        }
+        None => vec![E::zero(); len],
+    };
+    Pooled {
+        values,
+        give: Some(give::<E>),
     }
-    zeros(len)
 }
 
 /// Runs `f` on the pool of `E`'s buffers (f32 or f64, the only `Elem`s).
