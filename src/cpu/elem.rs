@@ -195,3 +195,40 @@ impl<'a, E> RowShared<'a, E> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::matmul;
+
+    /// Buffers of the pool are handed to a replacing product as they were left: whatever
+    /// they held (NaN here) must not reach the result, on one thread or several.
+    #[test]
+    fn a_replacing_product_never_reads_its_destination() {
+        for (m, n, k) in [(3, 5, 4), (64, 200, 96)] {
+            let lhs: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+            let rhs: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+            let mut dst = vec![f32::NAN; m * n];
+            matmul(
+                &mut dst,
+                n,
+                false,
+                &lhs,
+                (k, 1),
+                &rhs,
+                (n, 1),
+                (m, n, k),
+                true,
+            );
+            for i in 0..m {
+                for j in 0..n {
+                    let expected: f32 = (0..k).map(|p| lhs[i * k + p] * rhs[p * n + j]).sum();
+                    let got = dst[i * n + j];
+                    assert!(
+                        (got - expected).abs() <= 1e-4 * expected.abs().max(1.0),
+                        "{got} vs {expected}"
+                    );
+                }
+            }
+        }
+    }
+}

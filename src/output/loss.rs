@@ -261,7 +261,7 @@ struct Saved<E> {
 
 /// The gradients of the features `[N, F]`, the weight (its own layout) and the bias `[V]`,
 /// for an upstream gradient `grad` of the mean loss.
-fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>) {
+fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Pooled<E>, Pooled<E>, Vec<E>) {
     let Sizes {
         rows,
         features: width,
@@ -307,7 +307,9 @@ fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>)
         .unwrap_or_else(|| vec![E::zero(); classes]);
     // d features = d logits · Wᵀ   (Wᵀ read through strides)
     let (w_row, w_col) = saved.sizes.weight_strides(saved.targets.transposed);
-    let mut dfeatures = vec![E::zero(); rows * width];
+    // The products below replace every element: the gemm crate does not read the destination
+    // unless asked to accumulate (tested in `crate::cpu::elem`).
+    let mut dfeatures = pool::reused(rows * width);
     matmul(
         &mut dfeatures,
         width,
@@ -320,7 +322,7 @@ fn backward_host<E: Elem>(saved: &Saved<E>, grad: E) -> (Vec<E>, Vec<E>, Vec<E>)
         true,
     );
     // d W = featuresᵀ · d logits, written in the weight's own layout.
-    let mut dweight = vec![E::zero(); width * classes];
+    let mut dweight = pool::reused(width * classes);
     if saved.targets.transposed {
         // [V, F] = d logitsᵀ · features
         matmul(
@@ -400,7 +402,7 @@ cpu_cross_entropy!(NdArray);
 #[derive(Debug)]
 struct FusedCrossEntropy;
 
-impl<B: Backend> Backward<B, 3> for FusedCrossEntropy {
+impl<B: HostTensors> Backward<B, 3> for FusedCrossEntropy {
     type State = Arc<SavedAny>;
 
     fn backward(
@@ -418,7 +420,7 @@ impl<B: Backend> Backward<B, 3> for FusedCrossEntropy {
     }
 }
 
-fn register<B: Backend, E: Elem>(
+fn register<B: HostTensors, E: Elem>(
     saved: &Saved<E>,
     grad: FloatTensor<B>,
     [features_id, weight_id, bias_id]: [Option<NodeId>; 3],
@@ -433,7 +435,10 @@ fn register<B: Backend, E: Elem>(
         classes,
     } = saved.sizes;
     if let Some(id) = features_id {
-        grads.register::<B>(id, from_host::<B, E>(dfeatures, &[rows, features], &device));
+        grads.register::<B>(
+            id,
+            B::from_pooled::<E>(dfeatures, &[rows, features], &device),
+        );
     }
     if let Some(id) = weight_id {
         let shape = if saved.targets.transposed {
@@ -441,7 +446,7 @@ fn register<B: Backend, E: Elem>(
         } else {
             [features, classes]
         };
-        grads.register::<B>(id, from_host::<B, E>(dweight, &shape, &device));
+        grads.register::<B>(id, B::from_pooled::<E>(dweight, &shape, &device));
     }
     if let Some(id) = bias_id {
         grads.register::<B>(id, from_host::<B, E>(dbias, &[classes], &device));

@@ -7,6 +7,7 @@ use super::schedule::StepAt;
 use crate::cpu::elem::{Elem, RowShared, matmul};
 use crate::cpu::isa::CpuKernel;
 use crate::cpu::packed::{PackedRhs, ROWS_PER_TASK};
+use crate::cpu::pool::{self, Pooled};
 use crate::cpu::tile::Accumulation;
 use crate::fused::contract::{LayerDims, LayerGradients, Wanted};
 
@@ -23,11 +24,11 @@ pub(crate) fn backward<E: Elem>(
     grad_hidden: Option<&[E]>,
     grad_cell: Option<&[E]>,
     wanted: Wanted,
-) -> LayerGradients<Vec<E>> {
+) -> LayerGradients<Pooled<E>> {
     let dims = saved.dims;
     let (batch, directions) = (dims.batch, dims.directions);
-    let mut grad_hidden0 = vec![E::zero(); directions * batch * dims.hidden_out];
-    let mut grad_cell0 = vec![E::zero(); directions * batch * dims.hidden];
+    let mut grad_hidden0 = pool::zeros(directions * batch * dims.hidden_out);
+    let mut grad_cell0 = pool::zeros(directions * batch * dims.hidden);
     // Activated gates in, the gates' gradients out.
     let mut gates = std::mem::take(&mut saved.gates);
     let unit_sums = {
@@ -98,7 +99,7 @@ fn sum_units<E: Elem>(
     dims: &LayerDims,
     wanted: Wanted,
     saved: &Saved<E>,
-) -> (Option<Vec<E>>, Option<Vec<E>>) {
+) -> (Option<Pooled<E>>, Option<Pooled<E>>) {
     let add = |total: &mut [E], part: &[E]| {
         for (total, &part) in total.iter_mut().zip(part) {
             *total = *total + part;
@@ -106,7 +107,7 @@ fn sum_units<E: Elem>(
     };
     let width = dims.gates();
     let bias = wanted.bias.then(|| {
-        let mut bias = vec![E::zero(); dims.directions * width];
+        let mut bias = pool::zeros(dims.directions * width);
         for (d, sums) in unit_sums {
             add(&mut bias[d * width..(d + 1) * width], &sums.bias);
         }
@@ -114,7 +115,7 @@ fn sum_units<E: Elem>(
     });
     let size = dims.hidden * dims.hidden_out;
     let projection = (wanted.projection && saved.weights.projection.is_some()).then(|| {
-        let mut projection = vec![E::zero(); dims.directions * size];
+        let mut projection = pool::zeros(dims.directions * size);
         for (d, sums) in unit_sums {
             add(&mut projection[d * size..(d + 1) * size], &sums.projection);
         }
@@ -130,10 +131,10 @@ fn gate_gradients<'g, E: Elem>(dims: &LayerDims, gates: &'g [E], d: usize) -> &'
 }
 
 /// `dW_h[d] = Σ_steps h_inᵀ · dz[d]`, `[Hout, D·G]`.
-fn recurrent_weight_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
+fn recurrent_weight_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Pooled<E> {
     let dims = &saved.dims;
     let (rows, width, hidden_out) = (dims.steps * dims.batch, dims.gates(), dims.hidden_out);
-    let mut recurrent = vec![E::zero(); hidden_out * dims.directions * width];
+    let mut recurrent = pool::zeros(hidden_out * dims.directions * width);
     for d in 0..dims.directions {
         matmul(
             &mut recurrent[d * width..],
@@ -151,9 +152,9 @@ fn recurrent_weight_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
 }
 
 /// `dW_x[:, d] = xᵀ · dz[d]`, `[F, D·G]`.
-fn input_weight_gradient<E: Elem>(dims: &LayerDims, input: &[E], gates: &[E]) -> Vec<E> {
+fn input_weight_gradient<E: Elem>(dims: &LayerDims, input: &[E], gates: &[E]) -> Pooled<E> {
     let (rows, width, features) = (dims.steps * dims.batch, dims.gates(), dims.features);
-    let mut input_weights = vec![E::zero(); features * dims.directions * width];
+    let mut input_weights = pool::zeros(features * dims.directions * width);
     for d in 0..dims.directions {
         matmul(
             &mut input_weights[d * width..],
@@ -171,10 +172,11 @@ fn input_weight_gradient<E: Elem>(dims: &LayerDims, input: &[E], gates: &[E]) ->
 }
 
 /// `dx = Σ_d dz[d] · W_x[:, d]ᵀ`, in the call's layout and row order.
-fn input_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Vec<E> {
+fn input_gradient<E: Elem>(saved: &Saved<E>, gates: &[E]) -> Pooled<E> {
     let dims = &saved.dims;
     let (rows, width, features) = (dims.steps * dims.batch, dims.gates(), dims.features);
-    let mut input = vec![E::zero(); rows * features];
+    // Every element is written: the first direction's product replaces what the buffer held.
+    let mut input = pool::reused(rows * features);
     for d in 0..dims.directions {
         let transposed = saved.weights.input_matrix(dims, d, true);
         PackedRhs::pack(transposed, features, dims.steps, ROWS_PER_TASK.min(rows))

@@ -307,7 +307,7 @@ impl<E: Elem> Results<E> {
         };
         Self {
             outputs: LayerOutputs {
-                output: vec![E::zero(); rows * dims.directions * dims.hidden_out],
+                output: buffer(rows * dims.directions * dims.hidden_out),
                 hidden: vec![E::zero(); dims.directions * dims.batch * dims.hidden_out],
                 cell: vec![E::zero(); dims.directions * dims.batch * dims.hidden],
             },

@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use crate::cpu::elem::{Elem, RowShared};
 use crate::cpu::packed::{MatrixRef, PackedRhs};
+use crate::cpu::pool::Pooled;
 use crate::cpu::tensors::HostValues;
 use crate::fused::contract::LayerDims;
 
@@ -132,7 +133,7 @@ pub(crate) struct LayerInputs<E> {
 #[derive(Debug)]
 pub(crate) struct LayerOutputs<E> {
     /// `[T, N, D·Hout]` or `[N, T, D·Hout]`, zero at padding steps.
-    pub output: Vec<E>,
+    pub output: Pooled<E>,
     /// `[D, N, Hout]`: the hidden state after each row's last real step.
     pub hidden: Vec<E>,
     /// `[D, N, H]`

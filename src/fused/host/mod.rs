@@ -8,7 +8,7 @@ pub(crate) mod gates;
 mod layer;
 mod schedule;
 
-use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
+use burn::backend::{TensorMetadata, tensor::FloatTensor};
 use burn::tensor::DType;
 
 #[cfg(feature = "flex")]
@@ -61,7 +61,7 @@ fn host_call<B: HostTensors, E: Elem>(
 
 /// Runs a layer call on the host; with `train`, also returns what its backward needs
 /// (`keep_input`: the input too, for the input weights' gradient).
-fn run_host_call<B: Backend, E: Elem>(
+fn run_host_call<B: HostTensors, E: Elem>(
     call: HostCall<E>,
     device: &B::Device,
     train: bool,
@@ -83,7 +83,7 @@ fn run_host_call<B: Backend, E: Elem>(
         false => [steps, batch, directions * hidden_out],
     };
     let results = (
-        from_host::<B, E>(outputs.output, &sequence, device),
+        B::from_pooled::<E>(outputs.output, &sequence, device),
         from_host::<B, E>(outputs.hidden, &[directions, batch, hidden_out], device),
         from_host::<B, E>(outputs.cell, &[directions, batch, hidden], device),
     );
@@ -126,7 +126,7 @@ fn host_forward_train<B: HostTensors>(
     }
 }
 
-fn host_backward<B: Backend>(
+fn host_backward<B: HostTensors>(
     saved: HostSaved,
     results: ResultGradients<B>,
     wanted: Wanted,
@@ -137,7 +137,7 @@ fn host_backward<B: Backend>(
     }
 }
 
-fn backward_on<B: Backend, E: Elem>(
+fn backward_on<B: HostTensors, E: Elem>(
     saved: Saved<E>,
     results: ResultGradients<B>,
     wanted: Wanted,
@@ -155,7 +155,7 @@ fn backward_on<B: Backend, E: Elem>(
         wanted,
     );
     gradients.map(&shapes, |grad, shape| {
-        from_host::<B, E>(grad, shape, &device)
+        B::from_pooled::<E>(grad, shape, &device)
     })
 }
 

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::elem::Elem;
+use crate::cpu::pool::{self, Pooled};
 use crate::cpu::tensors::HostValues;
 use crate::fused::contract::LayerDims;
 
@@ -173,14 +174,14 @@ impl Schedule {
         }
         // Borrowed once: a lent tensor's slice is checked on every borrow.
         let values: &[E] = &values;
-        let mut reordered = Vec::with_capacity(values.len());
-        for t in 0..dims.steps {
-            for i in 0..dims.batch {
-                let start = dims.sequence_row(t, self.original(i)) * width;
-                reordered.extend_from_slice(&values[start..start + width]);
-            }
+        // Every row is copied over what the buffer held.
+        let mut reordered = pool::reused(values.len());
+        for (to, row) in reordered.chunks_exact_mut(width.max(1)).enumerate() {
+            let (t, i) = (to / dims.batch, to % dims.batch);
+            let start = dims.sequence_row(t, self.original(i)) * width;
+            row.copy_from_slice(&values[start..start + width]);
         }
-        reordered.into()
+        HostValues::Pooled(reordered)
     }
 
     /// Zeroes the rows of a `[D, T, N, width]` buffer (internal order) at the steps past each
@@ -202,14 +203,15 @@ impl Schedule {
     /// The inverse of [`Schedule::to_internal`].
     pub(crate) fn to_call_layout<E: Elem>(
         &self,
-        values: Vec<E>,
+        values: Pooled<E>,
         dims: &LayerDims,
         width: usize,
-    ) -> Vec<E> {
+    ) -> Pooled<E> {
         if self.order.is_none() && !dims.batch_first {
             return values;
         }
-        let mut reordered = vec![E::zero(); values.len()];
+        // Every row is copied over what the buffer held.
+        let mut reordered = pool::reused(values.len());
         for t in 0..dims.steps {
             for i in 0..dims.batch {
                 let from = (t * dims.batch + i) * width;
