@@ -79,6 +79,17 @@ pub(crate) trait Simd: Copy {
     unsafe fn max(self, other: Self) -> Self;
     unsafe fn min(self, other: Self) -> Self;
     unsafe fn reduce_max(self) -> Self::Elem;
+    /// Asks for the cache line at `ptr` in L1 (a hint: any address, nothing read).
+    #[inline(always)]
+    unsafe fn prefetch(ptr: *const Self::Elem) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch reads nothing and faults on no address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast())
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = ptr;
+    }
 }
 
 /// The f32 vectors' extra operations, for `exp` and the activations built on it.
