@@ -38,8 +38,10 @@ pub(crate) struct PackedRhs<E> {
     n: usize,
     /// The kernel whose tiles read it (the `gemm` crate: the matrices as given).
     kernel: CpuKernel,
-    /// A tile kernel's `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros).
+    /// A tile kernel's `ceil(n / NR)` panels of `k × NR` (the last one padded with zeros),
+    /// from `data[start]`, the first element on a 64-byte boundary.
     data: Pooled<E>,
+    start: usize,
     /// For the `gemm` crate: the stacked matrices as given.
     parts: Vec<MatrixRef<E>>,
 }
@@ -73,6 +75,9 @@ impl<E: Elem> Work for Tiles<'_, E> {
 /// Rows of a tall product ([`PackedRhs::multiply_rows_parallel`]) one task takes: big enough
 /// to amortise a task, small enough to balance the cores.
 pub(crate) const ROWS_PER_TASK: usize = 192;
+
+/// The alignment of the packed panels: a cache line.
+const ALIGN_BYTES: usize = 64;
 
 /// Products a right-hand side must serve for packing it to pay (it costs about one product's
 /// memory traffic).
@@ -120,11 +125,16 @@ impl<E: Elem> PackedRhs<E> {
                 n,
                 kernel: CpuKernel::Gemm,
                 data: Pooled::default(),
+                start: 0,
                 parts,
             };
         };
         let panels = n.div_ceil(width);
-        let mut data = pool::zeros(panels * k * width);
+        // The panels start on a cache line: a tile's vector loads then never straddle two
+        // lines (an AVX-512 load is a whole line; the allocator aligns to 16 bytes).
+        let slack = ALIGN_BYTES / std::mem::size_of::<E>();
+        let mut data = pool::zeros::<E>(panels * k * width + slack);
+        let start = data.as_ptr().align_offset(ALIGN_BYTES).min(slack);
         let mut kk = 0;
         for part in &parts {
             // Borrowed once: a lent tensor's slice is checked on every borrow.
@@ -132,7 +142,7 @@ impl<E: Elem> PackedRhs<E> {
             let (row_stride, col_stride) = part.strides;
             for row in 0..part.rows {
                 for p in 0..panels {
-                    let panel = &mut data[(p * k + kk) * width..];
+                    let panel = &mut data[start + (p * k + kk) * width..];
                     for (j, value) in panel.iter_mut().enumerate().take(width.min(n - p * width)) {
                         *value = values[row * row_stride + (p * width + j) * col_stride];
                     }
@@ -145,6 +155,7 @@ impl<E: Elem> PackedRhs<E> {
             n,
             kernel,
             data,
+            start,
             parts: Vec::new(),
         }
     }
@@ -235,7 +246,7 @@ impl<E: Elem> PackedRhs<E> {
             k: 0,
         };
         let product = TileProduct {
-            panels: self.data.as_ptr(),
+            panels: self.data[self.start..].as_ptr(),
             k: self.k,
             n: self.n,
             dst: dst.as_mut_ptr(),
