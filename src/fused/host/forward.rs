@@ -483,6 +483,9 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
             .bias
             .map_or(&[][..], |bias| &bias[d * width..(d + 1) * width]);
         let cells = &mut c[..active * hidden];
+        // Training keeps the activated gates (the backward pass reads them); inference leaves
+        // the scratch rows as they are.
+        let pass = (hidden, self.buffers.cells.is_some());
         match self.packed.projection.get(d) {
             None => cell_rows(
                 self.kernel,
@@ -490,11 +493,11 @@ impl<'a, E: Elem> ForwardUnit<'a, E> {
                 bias,
                 cells,
                 &mut h[..active * hidden],
-                hidden,
+                pass,
             ),
             Some(projection) => {
                 let activated = &mut activated[..active * hidden];
-                cell_rows(self.kernel, gates, bias, cells, activated, hidden);
+                cell_rows(self.kernel, gates, bias, cells, activated, pass);
                 projection.multiply(
                     h,
                     hidden_out,

@@ -61,14 +61,15 @@ impl GateTrial {
             &self.bias,
             &mut self.cell,
             &mut self.hidden,
-            Self::HIDDEN,
+            (Self::HIDDEN, true),
         );
     }
 }
 
 /// A step's gates, per row: the pre-activations (plus `bias`, when given) become the
-/// activations in place; `cell` goes from `c_{t-1}` to `c_t = f·c + i·g`; `activated` gets
-/// `o·tanh(c_t)`.
+/// activations in place (with `keep_gates`; else the SIMD passes leave them, for inference,
+/// which never reads them again); `cell` goes from `c_{t-1}` to `c_t = f·c + i·g`;
+/// `activated` gets `o·tanh(c_t)`.
 ///
 /// - `gates`: `[rows, 4H]`; `bias`: `[4H]` or empty; `cell`, `activated`: `[rows, H]`
 pub(crate) fn cell_rows<E: Elem>(
@@ -77,7 +78,7 @@ pub(crate) fn cell_rows<E: Elem>(
     bias: &[E],
     cell: &mut [E],
     activated: &mut [E],
-    hidden: usize,
+    (hidden, keep_gates): (usize, bool),
 ) {
     if let (Some(gates), Some(bias), Some(cell), Some(activated)) = (
         E::as_f32_mut(gates),
@@ -91,6 +92,7 @@ pub(crate) fn cell_rows<E: Elem>(
             cell,
             activated,
             hidden,
+            keep_gates,
         };
         // SAFETY: the pass checks its slices' lengths itself.
         if unsafe { kernel.simd(work) }.is_some() {
@@ -132,6 +134,7 @@ struct CellRows<'a> {
     cell: &'a mut [f32],
     activated: &'a mut [f32],
     hidden: usize,
+    keep_gates: bool,
 }
 
 impl Work for CellRows<'_> {
@@ -144,15 +147,22 @@ impl Work for CellRows<'_> {
             cell,
             activated,
             hidden,
+            keep_gates,
         } = self;
         // SAFETY: the instruction set is the caller's promise.
-        unsafe { cell_rows_simd::<S::F32>(gates, bias, cell, activated, hidden) }
+        unsafe {
+            match keep_gates {
+                true => cell_rows_simd::<S::F32, true>(gates, bias, cell, activated, hidden),
+                false => cell_rows_simd::<S::F32, false>(gates, bias, cell, activated, hidden),
+            }
+        }
     }
 }
 
-/// [`cell_rows`] on vectors of `V`: one pass over the four gates of each run of units.
+/// [`cell_rows`] on vectors of `V`: one pass over the four gates of each run of units; the
+/// activations stored over the pre-activations with `KEEP`.
 #[inline(always)]
-unsafe fn cell_rows_simd<V: SimdF32>(
+unsafe fn cell_rows_simd<V: SimdF32, const KEEP: bool>(
     gates: &mut [f32],
     bias: &[f32],
     cell: &mut [f32],
@@ -174,19 +184,33 @@ unsafe fn cell_rows_simd<V: SimdF32>(
                 // One gate at a time, each stored when done: few values live at once, so
                 // AVX2's sixteen registers hold them and the constants without spilling.
                 let i = sigmoid(pre_activation::<V>(z, bias, k, n));
-                store_n(i, z.add(k), n);
+                keep::<V, KEEP>(i, z.add(k), n);
                 let g = tanh(pre_activation::<V>(z, bias, 3 * hidden + k, n));
-                store_n(g, z.add(3 * hidden + k), n);
+                keep::<V, KEEP>(g, z.add(3 * hidden + k), n);
                 let input = i.mul(g);
                 let f = sigmoid(pre_activation::<V>(z, bias, hidden + k, n));
-                store_n(f, z.add(hidden + k), n);
+                keep::<V, KEEP>(f, z.add(hidden + k), n);
                 let next = f.mul_add(load_n::<V>(c.add(k), n), input);
                 store_n(next, c.add(k), n);
                 let o = sigmoid(pre_activation::<V>(z, bias, 2 * hidden + k, n));
-                store_n(o, z.add(2 * hidden + k), n);
+                keep::<V, KEEP>(o, z.add(2 * hidden + k), n);
                 store_n(o.mul(tanh(next)), h.add(k), n);
             }
         }
+    }
+}
+
+/// Stores an activated gate's `n` values over its pre-activations at `to`, with `KEEP`.
+///
+/// (A function, not a closure: see [`pre_activation`].)
+///
+/// # Safety
+/// `to..to + n` lies inside the row; the vector instructions are the caller's promise.
+#[inline(always)]
+unsafe fn keep<V: SimdF32, const KEEP: bool>(gate: V, to: *mut f32, n: usize) {
+    if KEEP {
+        // SAFETY: by the caller's promise.
+        unsafe { store_n(gate, to, n) }
     }
 }
 
@@ -465,7 +489,14 @@ mod tests {
             let cell = values(rows * hidden, 3);
             let reference = {
                 let (mut z, mut c, mut h) = (gates.clone(), cell.clone(), vec![0.0; rows * hidden]);
-                cell_rows(CpuKernel::Gemm, &mut z, &bias, &mut c, &mut h, hidden);
+                cell_rows(
+                    CpuKernel::Gemm,
+                    &mut z,
+                    &bias,
+                    &mut c,
+                    &mut h,
+                    (hidden, true),
+                );
                 (z, c, h)
             };
             let grad_activated = values(rows * hidden, 4);
@@ -493,7 +524,7 @@ mod tests {
             );
             for &kernel in &kernels {
                 let (mut z, mut c, mut h) = (gates.clone(), cell.clone(), vec![0.0; rows * hidden]);
-                cell_rows(kernel, &mut z, &bias, &mut c, &mut h, hidden);
+                cell_rows(kernel, &mut z, &bias, &mut c, &mut h, (hidden, true));
                 assert!(
                     max_difference(&z, &reference.0) < 1e-6,
                     "{kernel:?} gates H{hidden}"
