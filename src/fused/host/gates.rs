@@ -537,6 +537,20 @@ mod tests {
                     max_difference(&h, &reference.2) < 1e-6,
                     "{kernel:?} hidden H{hidden}"
                 );
+                // Inference's pass, which need not keep the activated gates: the same state.
+                let (mut z, mut c_inference, mut h_inference) =
+                    (gates.clone(), cell.clone(), vec![0.0; rows * hidden]);
+                let pass = (hidden, false);
+                cell_rows(
+                    kernel,
+                    &mut z,
+                    &bias,
+                    &mut c_inference,
+                    &mut h_inference,
+                    pass,
+                );
+                assert_eq!(c_inference, c, "{kernel:?} inference cell H{hidden}");
+                assert_eq!(h_inference, h, "{kernel:?} inference hidden H{hidden}");
                 let (mut z, mut dc) = (reference.0.clone(), grad_cell.clone());
                 cell_gradient_rows(
                     kernel,
