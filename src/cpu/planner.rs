@@ -364,19 +364,32 @@ mod tests {
         );
     }
 
+    /// The way each of `calls` calls of `class` ran, a call of way `w` taking `pause(w)`
+    /// seconds.
+    fn ways_run(
+        class: &str,
+        ways: &'static [&'static str],
+        calls: usize,
+        pause: impl Fn(usize) -> f64,
+    ) -> Vec<usize> {
+        (0..calls)
+            .map(|_| {
+                run_timed_by_calls(class, ways, |way| {
+                    std::thread::sleep(std::time::Duration::from_secs_f64(pause(way)));
+                    way
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn a_class_timed_by_its_calls_runs_each_way_then_keeps_the_fastest() {
         const WAYS: &[&str] = &["slow", "fast"];
-        let mut order = Vec::new();
-        for _ in 0..WAYS.len() * MAX_CALL_ROUNDS + 3 {
-            let way = run_timed_by_calls("test calls", WAYS, |way| {
-                if way == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-                way
-            });
-            order.push(way);
-        }
+        let calls = WAYS.len() * MAX_CALL_ROUNDS + 3;
+        let order = ways_run("test calls", WAYS, calls, |way| match way {
+            0 => 0.002,
+            _ => 0.0,
+        });
         // On trial: each way in turn; the fast way's calls are too short to be timed for
         // long, so the most rounds; then the faster only.
         let trial: Vec<usize> = (0..WAYS.len() * MAX_CALL_ROUNDS).map(|i| i % 2).collect();
@@ -396,15 +409,11 @@ mod tests {
     #[test]
     fn long_calls_are_decided_after_the_fewest_rounds() {
         const WAYS: &[&str] = &["slower", "faster"];
-        let mut order = Vec::new();
-        for _ in 0..WAYS.len() * CALL_ROUNDS + 2 {
-            let way = run_timed_by_calls("test long calls", WAYS, |way| {
-                let pause = if way == 0 { 5.0 } else { 2.6 } * CALL_TRIAL_SECONDS / 2.0;
-                std::thread::sleep(std::time::Duration::from_secs_f64(pause));
-                way
-            });
-            order.push(way);
-        }
+        let calls = WAYS.len() * CALL_ROUNDS + 2;
+        let order = ways_run("test long calls", WAYS, calls, |way| {
+            let trials = if way == 0 { 5.0 } else { 2.6 };
+            trials * CALL_TRIAL_SECONDS / 2.0
+        });
         assert_eq!(order, [0, 1, 0, 1, 1, 1]);
     }
 }
