@@ -113,6 +113,37 @@ fn logits_without_autodiff_match_burns_operations() {
     }
 }
 
+/// The few-row logits of generation (the weight streamed in storage order, or the gemm
+/// crate for a transposed weight) against burn's operations, in f32.
+#[test]
+fn few_rows_logits_in_f32_match_burns_operations() {
+    let _alone = draw_alone();
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    for rows in [1, 3, 15] {
+        let features = Tensor::<2>::random([rows, 64], normal, &device);
+        for layout in [WeightLayout::FeaturesByVocab, WeightLayout::VocabByFeatures] {
+            let shape = match layout {
+                WeightLayout::FeaturesByVocab => [64, 1001],
+                WeightLayout::VocabByFeatures => [1001, 64],
+            };
+            let weight = Tensor::<2>::random(shape, normal, &device);
+            let bias = Tensor::<1>::random([1001], normal, &device);
+            let layer = OutputLayer::new(weight, layout, Some(bias));
+            let fused = layer.logits(features.clone()).unwrap();
+            let composed = layer
+                .clone()
+                .with_recurrence(Recurrence::Composed)
+                .logits(features.clone())
+                .unwrap();
+            assert_eq!(fused.dims(), [rows, 1001]);
+            // Sums of 64 products of magnitude about 1, in f32.
+            let difference = max_difference(fused, composed);
+            assert!(difference < 1e-4, "{rows} rows, {layout:?}: {difference}");
+        }
+    }
+}
+
 /// A generation step's logits (one row) have the same bits on every call, whether the
 /// vocabulary's column blocks ran on the calling thread or over the cores: the first calls of
 /// a shape try both ways in turn (more than forty calls cover the trial).

@@ -28,6 +28,7 @@ pub(crate) mod planner;
 pub(crate) mod pool;
 pub(crate) mod simd;
 pub(crate) mod softmax;
+pub(crate) mod stream;
 pub(crate) mod tensors;
 pub(crate) mod tile;
 

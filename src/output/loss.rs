@@ -28,10 +28,12 @@ use burn::backend::Flex;
 #[cfg(feature = "ndarray")]
 use burn::backend::NdArray;
 
+use crate::cpu::CpuKernel;
 use crate::cpu::elem::{Elem, matmul};
 use crate::cpu::planner::{run_timed_by_calls, size_class};
 use crate::cpu::pool::{self, Pooled};
 use crate::cpu::softmax::{log_sum_exp_row, softmax_gradient_row};
+use crate::cpu::stream::{FewRows, few_rows_product};
 use crate::cpu::tensors::{HostTensors, HostValues, from_host, to_host};
 use crate::fused::host::gates::elementwise_kernel;
 use rayon::prelude::*;
@@ -156,13 +158,13 @@ const BLOCK_WAYS: &[&str] = &["one thread", "over the cores"];
 /// Host-side output layer without a loss: the logits `[N, V]`.
 ///
 /// With few rows (generation: one) the product reads every weight once per row and is bound
-/// by memory bandwidth, which gemm leaves to one core at that shape. The vocabulary is cut in
-/// one block of columns per core, and whether the blocks run on the cores or one after the
-/// other on the calling thread is timed on each shape's first calls
-/// ([`run_timed_by_calls`]): a second core's share of the bandwidth paid for waking it on an
-/// AMD Zen 4 (200 × 10 000, one row: 0.24 → 0.15 ms) and not on an Intel Xeon model 167
-/// (W8's token 0.56–0.61 ms on one thread, 0.58–0.66 on two). The blocks are the same either
-/// way, and so are the bits.
+/// by memory bandwidth. A `[F, V]` weight in f32 is streamed in the order it is stored
+/// ([`few_rows_product`]: W8's logits, 200 × 10 000, 226–350 µs with the gemm crate against
+/// about 60 µs on an AMD Zen 4); a transposed one, or f64, goes to the gemm crate. The
+/// vocabulary is cut in one block of columns per core, and whether the blocks run on the
+/// cores or one after the other on the calling thread is timed on each shape's first calls
+/// ([`run_timed_by_calls`]): a second core's share of the bandwidth may or may not pay for
+/// waking it. The blocks are the same either way, and so are the bits.
 fn logits_host<E: Elem>(
     sizes: Sizes,
     features: &[E],
@@ -203,22 +205,27 @@ fn logits_host<E: Elem>(
     let threads = rayon::current_num_threads();
     let block = classes.div_ceil(threads).max(1);
     let firsts: Vec<usize> = (0..classes).step_by(block).collect();
+    let kernel = elementwise_kernel::<E>();
     let block_product = |&first: &usize| {
         let columns = block.min(classes - first);
         let mut part = vec![E::zero(); rows * columns];
-        let rhs = &weight[first * strides.1..];
-        let shape = (rows, columns, width);
-        matmul(
-            &mut part,
-            columns,
-            false,
-            features,
-            (width, 1),
-            rhs,
-            strides,
-            shape,
-            false,
-        );
+        let streamed =
+            !transposed && streamed_block(kernel, (features, weight), sizes, first, &mut part);
+        if !streamed {
+            let rhs = &weight[first * strides.1..];
+            let shape = (rows, columns, width);
+            matmul(
+                &mut part,
+                columns,
+                false,
+                features,
+                (width, 1),
+                rhs,
+                strides,
+                shape,
+                false,
+            );
+        }
         (first, columns, part)
     };
     let class = format!(
@@ -244,6 +251,35 @@ fn logits_host<E: Elem>(
         }
     }
     logits
+}
+
+/// A few-row block of logits, `part` `[N, columns]` from the columns `first..` of a `[F, V]`
+/// weight, streamed ([`few_rows_product`]); `false` (nothing written) in f64 or with the
+/// portable kernel.
+fn streamed_block<E: Elem>(
+    kernel: CpuKernel,
+    (features, weight): (&[E], &[E]),
+    sizes: Sizes,
+    first: usize,
+    part: &mut [E],
+) -> bool {
+    let rows = sizes.rows;
+    let columns = part.len() / rows.max(1);
+    let (Some(lhs), Some(rhs), Some(dst)) =
+        (E::as_f32(features), E::as_f32(weight), E::as_f32_mut(part))
+    else {
+        return false;
+    };
+    let operands = FewRows {
+        lhs,
+        rows,
+        depth: sizes.features,
+        rhs,
+        rhs_row: sizes.classes,
+        first,
+        columns,
+    };
+    few_rows_product(kernel, operands, dst)
 }
 
 /// What backward needs.
