@@ -68,6 +68,7 @@
 
 mod cell;
 pub mod cpu;
+pub mod embedding;
 mod error;
 pub mod files;
 mod fused;

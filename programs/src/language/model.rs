@@ -11,8 +11,9 @@ use burn::tensor::activation::relu;
 
 use crate::error::{Error, Result};
 use burn_lstm::LstmState;
+use burn_lstm::embedding::embed;
 use burn_lstm::output::{OutputLayer, WeightLayout};
-use burn_lstm::{Lstm, LstmConfig, PreparedLstm};
+use burn_lstm::{Lstm, LstmConfig, PreparedLstm, Recurrence};
 
 /// Configuration of a [`LanguageModel`]: the vocabulary, the LSTM's own configuration (its
 /// input size is the embedding's; every option of the layer), and the head.
@@ -148,7 +149,7 @@ impl LanguageModel {
         tokens: Tensor<2, Int>,
         state: Option<LstmState>,
     ) -> (Tensor<3>, LstmState) {
-        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let embedded = self.dropout.forward(self.embed(tokens));
         let (hidden, state) = self.lstm.forward(embedded, state);
         (self.project(hidden), state)
     }
@@ -161,7 +162,7 @@ impl LanguageModel {
         tokens: Tensor<2, Int>,
         state: Option<LstmState>,
     ) -> (Tensor<3>, LstmState) {
-        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let embedded = self.dropout.forward(self.embed(tokens));
         let (hidden, state) = lstm.forward(embedded, state);
         (self.project(hidden), state)
     }
@@ -175,6 +176,26 @@ impl LanguageModel {
     /// Returns `[batch, vocab]`.
     pub fn forward_last(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {
         Ok(self.output_projection(self.last_features(tokens, lengths)?))
+    }
+
+    /// The tokens' embeddings, `[batch, seq, embedding]`: on the CPU backends
+    /// [`burn_lstm::embedding::embed`], whose gradient reuses one buffer (burn's allocates and
+    /// copies a vocabulary-sized gradient every step: 7–8 ms of a PTB small step); elsewhere,
+    /// or with [`Recurrence::Composed`](burn_lstm::Recurrence), burn's `Embedding` (reading the
+    /// tokens back would stall a GPU). The same values either way.
+    fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let composed = self.lstm.recurrence == Recurrence::Composed;
+        if composed || !burn_lstm::cpu::is_cpu_device(&tokens.device()) {
+            return self.embedding.forward(tokens);
+        }
+        let shape = tokens.dims();
+        let indices: Vec<usize> = tokens
+            .into_data()
+            .iter::<i64>()
+            .map(|token| usize::try_from(token).unwrap_or(usize::MAX))
+            .collect();
+        embed(self.embedding.weight.val(), &indices, shape)
+            .expect("the tokens are words of the model's vocabulary")
     }
 
     /// The head: dropout, optional dense ReLU layer, projection to the vocabulary.
@@ -251,7 +272,7 @@ impl LanguageModel {
         targets: &[usize],
         state: Option<LstmState>,
     ) -> Result<(Tensor<1>, LstmState)> {
-        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let embedded = self.dropout.forward(self.embed(tokens));
         let (hidden, state) = self.lstm.forward(embedded, state);
         let [batch, seq, _] = hidden.dims();
         let features = self.features(hidden);
@@ -273,7 +294,7 @@ impl LanguageModel {
     }
 
     fn last_features(&self, tokens: Tensor<2, Int>, lengths: &[usize]) -> Result<Tensor<2>> {
-        let embedded = self.dropout.forward(self.embedding.forward(tokens));
+        let embedded = self.dropout.forward(self.embed(tokens));
         let (_, state) = self.lstm.try_forward_padded(embedded, lengths, None)?;
         let [rows, batch, size] = state.hidden.dims();
         let last = state
