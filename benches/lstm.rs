@@ -38,7 +38,7 @@ use burn_lstm_programs::language::{LanguageModelConfig, Sampling, generate};
 use burn_lstm_programs::language::{Tokenizer, Vocabulary};
 use burn_lstm_programs::sine::{SequenceRegressor, SequenceRegressorConfig};
 use burn_lstm_programs::sine::{WindowSet, keras_sine_windows};
-use burn_lstm_programs::train::{OptimizerConfig, clip_global_norm};
+use burn_lstm_programs::train::{OptimizerConfig, global_norm};
 use rand::SeedableRng;
 use serde_json::{Value, json};
 
@@ -796,9 +796,10 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
                 .expect("targets in the vocabulary");
             state = Some(next.detach());
             let loss = loss.mul_scalar(seq as f64);
-            let mut grads = GradientsParams::from_grads(loss.backward(), &ours);
-            clip_global_norm(&ours, &mut grads, 5.0);
-            model = Some(optimizer.step(1.0, ours, grads));
+            let grads = GradientsParams::from_grads(loss.backward(), &ours);
+            // Clipped as the programs' trainer clips plain SGD: the rate times the factor.
+            let rate = global_norm(&ours, &grads, 5.0).factor;
+            model = Some(optimizer.step(rate, ours, grads));
         });
     }
     let loss_fn = CrossEntropyLossConfig::new().init(device);
@@ -816,9 +817,9 @@ fn w4(device: &Device, side: &str, runs: usize) -> Stats {
         let loss = loss_fn
             .forward(logits.reshape([batch * seq, vocab]), targets.clone())
             .mul_scalar(seq as f64);
-        let mut grads = GradientsParams::from_grads(loss.backward(), &burn);
-        clip_global_norm(&burn, &mut grads, 5.0);
-        model = Some(optimizer.step(1.0, burn, grads));
+        let grads = GradientsParams::from_grads(loss.backward(), &burn);
+        let rate = global_norm(&burn, &grads, 5.0).factor;
+        model = Some(optimizer.step(rate, burn, grads));
     })
 }
 

@@ -10,7 +10,7 @@ mod trainer;
 
 pub use checkpoint::{Checkpoints, TrainingState};
 pub use metrics::{EpochRecord, read_metrics_csv, write_metrics_csv};
-pub use optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
+pub use optimizer::{GlobalNorm, LrSchedule, OptimizerConfig, clip_global_norm, global_norm};
 pub use progress::ProgressMode;
 pub use trainer::{
     BatchLoss, Evaluation, TrainOutcome, TrainTask, Trainer, TrainingConfig, mix_seed,

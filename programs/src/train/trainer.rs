@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::files::{load_module, remove_partial_files, save_module};
 use crate::train::checkpoint::{Checkpoints, TrainingState};
 use crate::train::metrics::{EpochRecord, write_metrics_csv};
-use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm};
+use crate::train::optimizer::{LrSchedule, OptimizerConfig, clip_global_norm, global_norm};
 use crate::train::progress::{Progress, ProgressMode};
 
 /// The loss of one training batch.
@@ -303,10 +303,18 @@ impl Trainer {
                 scale => loss.mul_scalar(scale),
             };
             let mut grads = GradientsParams::from_grads(objective.backward(), &model);
-            if let Some(max_norm) = self.config.clip_grad_norm {
-                clip_global_norm(&model, &mut grads, max_norm);
+            let mut learning_rate = epoch.learning_rate;
+            match (self.config.clip_grad_norm, &self.config.optimizer) {
+                // Plain SGD's clipped step is the step at the rate times the factor.
+                (Some(max_norm), OptimizerConfig::Sgd) => {
+                    learning_rate *= global_norm(&model, &grads, max_norm).factor;
+                }
+                (Some(max_norm), _) => {
+                    clip_global_norm(&model, &mut grads, max_norm);
+                }
+                (None, _) => {}
             }
-            model = optimizer.step(epoch.learning_rate, model, grads);
+            model = optimizer.step(learning_rate, model, grads);
             loss_sum += value * items as f64;
             items_sum += items;
             progress.batch_done(batch, value, items);
