@@ -182,6 +182,9 @@ pub(crate) fn plan(class: &str, mut run: impl FnMut(CpuKernel)) -> CpuKernel {
 /// serves the rest.
 struct CallTrial {
     ways: &'static [&'static str],
+    /// What each way's best time is multiplied by before they are compared (1 for all but
+    /// a way whose cost falls partly outside its own calls).
+    handicaps: &'static [f64],
     /// Each way's best time so far, in seconds; `runs` calls timed.
     best: Vec<f64>,
     /// Each way's timed seconds in all.
@@ -197,8 +200,9 @@ impl CallTrial {
     }
 
     fn fastest(&self) -> usize {
+        let weighed = |way: usize| self.best[way] * self.handicaps.get(way).copied().unwrap_or(1.0);
         (0..self.best.len())
-            .min_by(|&a, &b| self.best[a].total_cmp(&self.best[b]))
+            .min_by(|&a, &b| weighed(a).total_cmp(&weighed(b)))
             .unwrap_or(0)
     }
 }
@@ -222,12 +226,25 @@ pub(crate) fn run_timed_by_calls<R>(
     ways: &'static [&'static str],
     work: impl FnOnce(usize) -> R,
 ) -> R {
+    run_timed_by_calls_handicapped(class, ways, &[], work)
+}
+
+/// [`run_timed_by_calls`] with each way's best time multiplied by its handicap before the
+/// comparison: for a way that wakes the thread pool for a short call, whose cost to the work
+/// around the call (waking, spinning threads) its own time does not show.
+pub(crate) fn run_timed_by_calls_handicapped<R>(
+    class: &str,
+    ways: &'static [&'static str],
+    handicaps: &'static [f64],
+    work: impl FnOnce(usize) -> R,
+) -> R {
     let (way, on_trial) = {
         let mut trials = call_trials().lock().expect("call trials");
         let trial = trials
             .entry(class.to_string())
             .or_insert_with(|| CallTrial {
                 ways,
+                handicaps,
                 best: vec![f64::INFINITY; ways.len()],
                 total: vec![0.0; ways.len()],
                 runs: 0,
@@ -318,6 +335,24 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// A handicapped way must beat the others by its handicap to be chosen.
+    #[test]
+    fn a_handicapped_way_wins_only_by_its_margin() {
+        const WAYS: &[&str] = &["one thread", "over the cores"];
+        let trial = |best: Vec<f64>, handicaps: &'static [f64]| CallTrial {
+            ways: WAYS,
+            handicaps,
+            best,
+            total: vec![1.0; 2],
+            runs: 32,
+        };
+        // 10% faster: enough without a handicap, not with 1.25.
+        assert_eq!(trial(vec![1.0, 0.9], &[]).fastest(), 1);
+        assert_eq!(trial(vec![1.0, 0.9], &[1.0, 1.25]).fastest(), 0);
+        // 30% faster wins through it.
+        assert_eq!(trial(vec![1.0, 0.7], &[1.0, 1.25]).fastest(), 1);
     }
 
     #[test]

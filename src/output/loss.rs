@@ -30,7 +30,7 @@ use burn::backend::NdArray;
 
 use crate::cpu::CpuKernel;
 use crate::cpu::elem::{Elem, matmul};
-use crate::cpu::planner::{run_timed_by_calls, size_class};
+use crate::cpu::planner::{run_timed_by_calls_handicapped, size_class};
 use crate::cpu::pool::{self, Pooled};
 use crate::cpu::softmax::{log_sum_exp_row, softmax_gradient_row};
 use crate::cpu::stream::{FewRows, few_rows_product};
@@ -154,17 +154,22 @@ const FEW_ROWS: usize = 16;
 
 /// Where the few-row logits' column blocks run: all on the calling thread, or one a core.
 const BLOCK_WAYS: &[&str] = &["one thread", "over the cores"];
+/// The cores must be a fifth faster on trial: on an AMD Zen 4 the trial's best times of the
+/// two were within 7–30% of each other, while generating with the cores took 0.45–0.50 ms a
+/// token against 0.33–0.43 on one thread (W8): waking the pool for every token costs more
+/// than the call's own time shows.
+const BLOCK_HANDICAPS: &[f64] = &[1.0, 1.25];
 
 /// Host-side output layer without a loss: the logits `[N, V]`.
 ///
 /// With few rows (generation: one) the product reads every weight once per row and is bound
 /// by memory bandwidth. A `[F, V]` weight in f32 is streamed in the order it is stored
-/// ([`few_rows_product`]: W8's logits, 200 × 10 000, 226–350 µs with the gemm crate against
-/// about 60 µs on an AMD Zen 4); a transposed one, or f64, goes to the gemm crate. The
-/// vocabulary is cut in one block of columns per core, and whether the blocks run on the
-/// cores or one after the other on the calling thread is timed on each shape's first calls
-/// ([`run_timed_by_calls`]): a second core's share of the bandwidth may or may not pay for
-/// waking it. The blocks are the same either way, and so are the bits.
+/// ([`few_rows_product`]; W8's logits, 200 × 10 000, on an AMD Zen 4: the trial's best call
+/// 120–170 µs, against 210–350 µs with the gemm crate); a transposed one, or f64, goes to the
+/// gemm crate. The vocabulary is cut in one block of columns per core, and whether the blocks
+/// run on the cores or one after the other on the calling thread is timed on each shape's
+/// first calls ([`run_timed_by_calls_handicapped`]): a second core's share of the bandwidth
+/// may or may not pay for waking it. The blocks are the same either way, and so are the bits.
 fn logits_host<E: Elem>(
     sizes: Sizes,
     features: &[E],
@@ -237,7 +242,7 @@ fn logits_host<E: Elem>(
     );
     let blocks: Vec<(usize, usize, Vec<E>)> = match threads {
         1 => firsts.iter().map(block_product).collect(),
-        _ => run_timed_by_calls(&class, BLOCK_WAYS, |way| match way {
+        _ => run_timed_by_calls_handicapped(&class, BLOCK_WAYS, BLOCK_HANDICAPS, |way| match way {
             0 => firsts.iter().map(block_product).collect(),
             _ => firsts.par_iter().map(block_product).collect(),
         }),
