@@ -348,11 +348,11 @@ mod tests {
             total: vec![1.0; 2],
             runs: 32,
         };
-        // 10% faster: enough without a handicap, not with 1.25.
-        assert_eq!(trial(vec![1.0, 0.9], &[]).fastest(), 1);
-        assert_eq!(trial(vec![1.0, 0.9], &[1.0, 1.25]).fastest(), 0);
-        // 30% faster wins through it.
-        assert_eq!(trial(vec![1.0, 0.7], &[1.0, 1.25]).fastest(), 1);
+        // 30% faster: enough without a handicap, not with 2.
+        assert_eq!(trial(vec![1.0, 0.7], &[]).fastest(), 1);
+        assert_eq!(trial(vec![1.0, 0.7], &[1.0, 2.0]).fastest(), 0);
+        // Three times as fast wins through it.
+        assert_eq!(trial(vec![1.0, 0.3], &[1.0, 2.0]).fastest(), 1);
     }
 
     #[test]
