@@ -1,10 +1,13 @@
-//! The output layer and its cross-entropy (`burn_lstm::output`): the fused operation against
-//! burn's own operations (f64, 1e-12) for both weight layouts, with and without a bias and a
-//! padding index; its logits without autodiff; and its errors.
+//! A language model's two ends. The output layer and its cross-entropy (`burn_lstm::output`):
+//! the fused operation against burn's own operations (f64, 1e-12) for both weight layouts, with
+//! and without a bias and a padding index; its logits without autodiff; and its errors. The
+//! token embedding (`burn_lstm::embedding`): rows and gradient bit for bit against burn's
+//! `embedding` on both CPU backends; and its errors.
 
 use burn::prelude::*;
-use burn::tensor::{DType, Distribution};
+use burn::tensor::{DType, Distribution, Int};
 use burn_lstm::Recurrence;
+use burn_lstm::embedding::embed;
 use burn_lstm::output::{OutputLayer, WeightLayout};
 
 const TOLERANCE: f64 = 1e-12;
@@ -86,6 +89,17 @@ fn fused_cross_entropy_matches_burns_operations() {
     }
 }
 
+/// The layer's logits of `features`, fused and by burn's operations.
+fn fused_and_composed_logits(layer: &OutputLayer, features: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let fused = layer.logits(features.clone()).unwrap();
+    let composed = layer
+        .clone()
+        .with_recurrence(Recurrence::Composed)
+        .logits(features.clone())
+        .unwrap();
+    (fused, composed)
+}
+
 #[test]
 fn logits_without_autodiff_match_burns_operations() {
     let _alone = draw_alone();
@@ -101,12 +115,7 @@ fn logits_without_autodiff_match_burns_operations() {
         let weight = Tensor::<2>::random(shape, normal, options);
         let bias = Tensor::<1>::random([11], normal, options);
         let layer = OutputLayer::new(weight.clone(), layout, Some(bias.clone()));
-        let fused = layer.logits(features.clone()).unwrap();
-        let composed = layer
-            .clone()
-            .with_recurrence(Recurrence::Composed)
-            .logits(features.clone())
-            .unwrap();
+        let (fused, composed) = fused_and_composed_logits(&layer, &features);
         assert_eq!(fused.dims(), [5, 11]);
         assert!(max_difference(fused, composed) < TOLERANCE, "{layout:?}");
         assert_eq!(layer.sizes(), (3, 11));
@@ -130,12 +139,7 @@ fn few_rows_logits_in_f32_match_burns_operations() {
             let weight = Tensor::<2>::random(shape, normal, &device);
             let bias = Tensor::<1>::random([1001], normal, &device);
             let layer = OutputLayer::new(weight, layout, Some(bias));
-            let fused = layer.logits(features.clone()).unwrap();
-            let composed = layer
-                .clone()
-                .with_recurrence(Recurrence::Composed)
-                .logits(features.clone())
-                .unwrap();
+            let (fused, composed) = fused_and_composed_logits(&layer, &features);
             assert_eq!(fused.dims(), [rows, 1001]);
             // Sums of 64 products of magnitude about 1, in f32.
             let difference = max_difference(fused, composed);
@@ -213,4 +217,65 @@ fn bad_features_and_targets_are_errors_that_say_what_is_wrong() {
             .unwrap();
         assert_eq!(none.into_scalar::<f64>(), 0.0, "{recurrence:?}");
     }
+}
+
+/// The weight's gradient of `Σ output²`, read back as f64.
+fn embedding_gradient(weight: &Tensor<2>, output: Tensor<3>) -> Vec<f64> {
+    let gradients = (output.clone() * output).sum().backward();
+    let grad = weight.grad(&gradients).unwrap();
+    grad.into_data().convert::<f64>().try_to_vec().unwrap()
+}
+
+/// The embedding's rows and its weight's gradient, bit for bit against burn's `embedding`, on
+/// both CPU backends (ndarray with its feature) in f32 and f64, with repeated tokens: the
+/// gradient adds a word's rows in token order, as burn does.
+#[test]
+fn embedding_rows_and_gradient_are_burns_bit_for_bit() {
+    let _alone = draw_alone();
+    #[allow(unused_mut)] // pushed to with the ndarray feature
+    let mut devices = vec![Device::flex().autodiff()];
+    // burn-ndarray is deprecated in burn 0.22 but remains a supported backend of this crate.
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    devices.push(Device::ndarray().autodiff());
+    let tokens = [3usize, 0, 3, 7, 3, 1, 0, 9, 3, 2, 7, 7];
+    let indices: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+    let bits = |values: Vec<f64>| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let read = |t: Tensor<3>| t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    for device in devices {
+        for dtype in [DType::F32, DType::F64] {
+            let normal = Distribution::Normal(0.0, 1.0);
+            let weight = Tensor::<2>::random([10, 6], normal, (&device, dtype)).require_grad();
+            let ours = embed(weight.clone(), &tokens, [3, 4]).unwrap();
+            let data = TensorData::new(indices.clone(), [3, 4]);
+            let burns = burn::tensor::module::embedding(
+                weight.clone(),
+                Tensor::<2, Int>::from_data(data, &device),
+            );
+            assert_eq!(ours.dims(), [3, 4, 6]);
+            let case = format!("{device:?} {dtype:?}");
+            assert_eq!(
+                bits(read(ours.clone())),
+                bits(read(burns.clone())),
+                "{case} rows"
+            );
+            assert_eq!(
+                bits(embedding_gradient(&weight, ours)),
+                bits(embedding_gradient(&weight, burns)),
+                "{case} gradient"
+            );
+        }
+    }
+}
+
+#[test]
+fn embedding_errors_say_what_is_wrong() {
+    let weight = Tensor::<2>::zeros([4, 2], &Device::flex());
+    let short = embed(weight.clone(), &[0, 1, 2], [2, 2]).unwrap_err();
+    assert!(short.to_string().contains("batch · seq = 4"), "{short}");
+    let unknown = embed(weight, &[0, 1, 4, 2], [2, 2]).unwrap_err();
+    assert!(
+        unknown.to_string().contains("token 4 at position 2"),
+        "{unknown}"
+    );
 }

@@ -40,28 +40,28 @@ pub(crate) struct FewRows<'a> {
 /// # Panics
 /// When a slice is shorter than its shape.
 pub(crate) fn few_rows_product(kernel: CpuKernel, operands: FewRows<'_>, dst: &mut [f32]) -> bool {
-    let FewRows {
-        lhs,
-        rows,
-        depth,
-        rhs,
-        rhs_row,
-        first,
-        columns,
-    } = operands;
-    assert!(lhs.len() >= rows * depth, "few-row product: lhs too small");
-    assert!(
-        dst.len() >= rows * columns,
-        "few-row product: dst too small"
-    );
-    if depth > 0 && columns > 0 {
-        assert!(
-            first + columns <= rhs_row && rhs.len() >= (depth - 1) * rhs_row + first + columns,
-            "few-row product: rhs too small"
-        );
-    }
+    operands.assert_fits(dst.len());
     // SAFETY: every index the pass forms is inside the slices (asserted above).
     unsafe { kernel.simd(Stream { operands, dst }) }.is_some()
+}
+
+impl FewRows<'_> {
+    /// Panics unless every slice holds its shape (`dst_len`: the destination's length).
+    fn assert_fits(&self, dst_len: usize) {
+        let (rows, depth, columns) = (self.rows, self.depth, self.columns);
+        assert!(
+            self.lhs.len() >= rows * depth,
+            "few-row product: lhs too small"
+        );
+        assert!(dst_len >= rows * columns, "few-row product: dst too small");
+        if depth > 0 && columns > 0 {
+            let last = (depth - 1) * self.rhs_row + self.first + columns;
+            assert!(
+                self.first + columns <= self.rhs_row && self.rhs.len() >= last,
+                "few-row product: rhs too small"
+            );
+        }
+    }
 }
 
 /// [`few_rows_product`]'s operands, as work for an instruction set.
