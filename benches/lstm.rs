@@ -351,7 +351,8 @@ mod peak {
 }
 
 /// The kernels that served ours in a child, per shape class, and the ways its layers' own
-/// calls chose (where the input projection runs: `stacked` or `apart`).
+/// calls chose (where the input projection runs, `stacked` or `apart`, or in inference the
+/// column team, `columns`).
 fn kernels_used() -> Value {
     let kernels = kernel_decisions().into_iter().map(|d| {
         let timings: serde_json::Map<String, Value> = d
@@ -451,9 +452,10 @@ fn peak_memory_mib() -> Option<f64> {
 /// Times `runs` calls of `run` after `warmup` untimed ones; `per` divides each time (a
 /// workload timed in several units, such as tokens).
 fn measure(device: &Device, warmup: usize, runs: usize, per: f64, mut run: impl FnMut()) -> Stats {
-    // A fused layer's first calls of a shape time where its input projection runs (two
-    // calls of each way): warm-up covers them, so the timed runs are the chosen way's.
-    const LAYER_TRIAL_CALLS: usize = 4;
+    // A fused layer's first calls of a shape time its ways (the input projection stacked or
+    // apart; in inference the column team too), two calls each: warm-up covers them, so
+    // the timed runs are the chosen way's.
+    const LAYER_TRIAL_CALLS: usize = 6;
     for _ in 0..warmup.max(LAYER_TRIAL_CALLS) {
         run();
     }

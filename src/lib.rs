@@ -90,6 +90,11 @@ pub mod testing {
         crate::fused::fused_layer_calls()
     }
 
+    /// Layer calls this process's column team has run (see `BURN_LSTM_THREAD_SPLIT`).
+    pub fn column_team_calls() -> usize {
+        crate::fused::host::team_calls()
+    }
+
     /// GPU recurrence kernels this process has launched.
     #[cfg(feature = "cube")]
     pub fn recurrence_kernel_launches() -> usize {
@@ -99,7 +104,7 @@ pub mod testing {
 
 pub use cell::{LstmCell, LstmCellConfig, PreparedCell};
 pub use error::{LstmError, Result};
-pub use fused::host::INPUT_PROJECTION_VARIABLE;
+pub use fused::host::{INPUT_PROJECTION_VARIABLE, THREAD_SPLIT_VARIABLE};
 pub use gate::Gate;
 pub use init::LstmInit;
 pub use lstm::{BiLstm, BiLstmConfig, Lstm, LstmConfig, LstmLayer, PreparedLstm, Recurrence};

@@ -6,18 +6,22 @@
 //! Tolerances (absolute): f64 cases 1e-10; f32 cases 1e-5, and 5e-5 for g8's gradients
 //! (200 steps of backpropagation through time in f32).
 //!
+//! Every case's output and final state also come from a forward pass in inference (no
+//! autodiff), which has ways of its own.
+//!
 //! The fused path runs once more per CPU kernel this machine offers (AVX-512 tiles, AVX2
-//! tiles, the gemm crate) and place of the input projection (stacked, apart), each forced
-//! through `BURN_LSTM_KERNEL` and `BURN_LSTM_INPUT_PROJECTION` in a process of its own.
+//! tiles, the gemm crate) and way of computing (the input projection stacked or apart;
+//! inference by the column team of four threads), each forced through `BURN_LSTM_KERNEL` and
+//! `BURN_LSTM_INPUT_PROJECTION` or `BURN_LSTM_THREAD_SPLIT` in a process of its own.
 
 mod common;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-#[cfg(feature = "flex")]
-use burn_lstm::INPUT_PROJECTION_VARIABLE;
 use burn_lstm::Recurrence;
 use burn_lstm::cpu::{CpuKernel, KERNEL_VARIABLE, KernelChoice, kernel_choice, kernel_decisions};
+#[cfg(feature = "flex")]
+use burn_lstm::{INPUT_PROJECTION_VARIABLE, THREAD_SPLIT_VARIABLE};
 use common::golden::{GoldenCase, check_case, golden_files};
 
 fn tolerances(case: &GoldenCase) -> (f64, f64) {
@@ -96,25 +100,31 @@ fn golden_cases_with_every_cpu_kernel() {
     let kernels = CpuKernel::available();
     println!("kernels this CPU offers: {kernels:?}");
     // Each kernel with the input projection in each place (stacked on the recurrent
-    // product, or apart before the time loop).
+    // product, or apart before the time loop), and inference by the column team (of four
+    // threads whatever the machine has: two a direction).
     for kernel in kernels {
-        for way in ["stacked", "apart"] {
-            let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+        for way in ["stacked", "apart", "columns"] {
+            let mut child = std::process::Command::new(std::env::current_exe().expect("this test"));
+            child
                 .args([
                     "golden_cases_with_the_forced_kernel",
                     "--exact",
                     "--ignored",
                 ])
                 .args(["--nocapture", "--test-threads", "1"])
-                .env(KERNEL_VARIABLE, kernel.name())
-                .env(INPUT_PROJECTION_VARIABLE, way)
-                .output()
-                .expect("run the test binary again");
+                .env(KERNEL_VARIABLE, kernel.name());
+            match way {
+                "columns" => child
+                    .env(THREAD_SPLIT_VARIABLE, way)
+                    .env("RAYON_NUM_THREADS", "4"),
+                _ => child.env(INPUT_PROJECTION_VARIABLE, way),
+            };
+            let output = child.output().expect("run the test binary again");
             let stdout = String::from_utf8_lossy(&output.stdout);
             println!("{stdout}");
             assert!(
                 output.status.success() && stdout.contains("1 passed"),
-                "{kernel}, input projection {way}: {stdout}\n{}",
+                "{kernel}, {way}: {stdout}\n{}",
                 String::from_utf8_lossy(&output.stderr)
             );
         }
@@ -136,6 +146,15 @@ fn golden_cases_with_the_forced_kernel() {
         false,
         Recurrence::Fused,
     );
+    // Forced, the column team served every inference call it can (the gemm crate's
+    // products excepted, which the team does not run).
+    if std::env::var(THREAD_SPLIT_VARIABLE).as_deref() == Ok("columns") && kernel != CpuKernel::Gemm
+    {
+        assert!(
+            burn_lstm::testing::column_team_calls() > 0,
+            "the column team never ran"
+        );
+    }
     let decisions = kernel_decisions();
     assert!(!decisions.is_empty(), "no kernel decision was made");
     for decision in decisions {

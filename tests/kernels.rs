@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn_lstm::cpu::{
     CpuKernel, KERNEL_VARIABLE, KernelChoice, call_decisions, kernel_choice, kernel_decisions,
 };
-use burn_lstm::{INPUT_PROJECTION_VARIABLE, LstmConfig};
+use burn_lstm::{INPUT_PROJECTION_VARIABLE, LstmConfig, THREAD_SPLIT_VARIABLE};
 
 /// Runs the ignored test `name` of this binary with `BURN_LSTM_KERNEL=value`.
 fn child(name: &str, value: &str) -> (bool, String) {
@@ -112,6 +112,31 @@ fn forward_reports_a_bad_input_projection() {
     assert_eq!(
         text,
         format!("{INPUT_PROJECTION_VARIABLE}=sideways: unknown (auto, stacked or apart)")
+    );
+}
+
+/// `BURN_LSTM_THREAD_SPLIT` as a user meets it: an unknown way is an error from
+/// `try_forward` naming the ways there are.
+#[test]
+fn a_bad_thread_split_is_an_error() {
+    if std::env::var_os(THREAD_SPLIT_VARIABLE).is_some() {
+        return; // a child
+    }
+    let (passed, text) = child_with(
+        "forward_reports_a_bad_thread_split",
+        THREAD_SPLIT_VARIABLE,
+        "diagonal",
+    );
+    assert!(passed, "{text}");
+}
+
+#[test]
+#[ignore = "run by a_bad_thread_split_is_an_error"]
+fn forward_reports_a_bad_thread_split() {
+    let text = forward_error("a bad thread split variable is an error");
+    assert_eq!(
+        text,
+        format!("{THREAD_SPLIT_VARIABLE}=diagonal: unknown (auto, rows or columns)")
     );
 }
 

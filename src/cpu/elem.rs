@@ -184,6 +184,16 @@ impl<'a, E> RowShared<'a, E> {
         }
     }
 
+    /// `len` elements from `start`, to read.
+    ///
+    /// # Safety
+    /// No unit may write any of these elements while the slice lives.
+    pub(crate) unsafe fn read(&self, start: usize, len: usize) -> &[E] {
+        assert!(start + len <= self.len, "row range outside the buffer");
+        // SAFETY: inside the buffer (asserted); unwritten by the caller's promise.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
+    }
+
     /// `len` elements from `start`.
     ///
     /// # Safety

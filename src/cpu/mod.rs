@@ -58,3 +58,13 @@ pub use planner::{
     CallDecision, KERNEL_VARIABLE, KernelChoice, KernelDecision, call_decisions, kernel_choice,
     kernel_decisions,
 };
+
+/// Made-up values for the unit tests, spread evenly over about `[-half_range, half_range]`
+/// (each `seed` another sequence).
+#[cfg(test)]
+pub(crate) fn made_up_values(len: usize, seed: usize, half_range: f32) -> Vec<f32> {
+    let steps = (2000.0 * half_range) as usize;
+    (0..len)
+        .map(|i| ((i * 7919 + seed * 104_729) % steps) as f32 / 1000.0 - half_range)
+        .collect()
+}

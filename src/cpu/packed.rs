@@ -109,15 +109,52 @@ impl<E: Elem> PackedRhs<E> {
     ) -> Self {
         // Packing a right-hand side for one or two products costs more than it saves, whatever
         // the kernel (generation calls the layer for one step at a time).
-        let kernel = match packing_pays(uses) {
-            true => product_kernel(rows, &parts, n),
-            false => CpuKernel::Gemm,
-        };
+        let kernel = Self::kernel_for(&parts, n, uses, rows);
         Self::pack_for(kernel, parts, n)
+    }
+
+    /// Packs the columns `columns` of matrices stacked one above the other (column `j` of
+    /// the packed right-hand side is column `columns[j]` of theirs) for `kernel`'s tiles,
+    /// which must be a tile kernel: a thread's share of the gate columns (see
+    /// [`crate::fused::host`]'s column team).
+    pub(crate) fn pack_columns(
+        kernel: CpuKernel,
+        parts: Vec<MatrixRef<E>>,
+        columns: &[usize],
+    ) -> Self {
+        assert!(
+            kernel != CpuKernel::Gemm,
+            "columns are packed for a tile kernel"
+        );
+        Self::pack_mapped(kernel, parts, columns.len(), |j| columns[j])
+    }
+
+    /// The kernel that would serve `uses` products of about `rows` rows against `parts`
+    /// stacked, `n` of their columns (see [`PackedRhs::pack_stacked`]).
+    pub(crate) fn kernel_for(
+        parts: &[MatrixRef<E>],
+        n: usize,
+        uses: usize,
+        rows: usize,
+    ) -> CpuKernel {
+        match packing_pays(uses) {
+            true => product_kernel(rows, parts, n),
+            false => CpuKernel::Gemm,
+        }
     }
 
     /// Packs for `kernel`'s tiles (or keeps the matrices, for `gemm`).
     fn pack_for(kernel: CpuKernel, parts: Vec<MatrixRef<E>>, n: usize) -> Self {
+        Self::pack_mapped(kernel, parts, n, |j| j)
+    }
+
+    /// [`PackedRhs::pack_for`], column `j` taken from the matrices' column `column(j)`.
+    fn pack_mapped(
+        kernel: CpuKernel,
+        parts: Vec<MatrixRef<E>>,
+        n: usize,
+        column: impl Fn(usize) -> usize,
+    ) -> Self {
         let k: usize = parts.iter().map(|part| part.rows).sum();
         let Some(width) = panel_width::<E>(kernel) else {
             return Self {
@@ -144,7 +181,7 @@ impl<E: Elem> PackedRhs<E> {
                 for p in 0..panels {
                     let panel = &mut data[start + (p * k + kk) * width..];
                     for (j, value) in panel.iter_mut().enumerate().take(width.min(n - p * width)) {
-                        *value = values[row * row_stride + (p * width + j) * col_stride];
+                        *value = values[row * row_stride + column(p * width + j) * col_stride];
                     }
                 }
                 kk += 1;

@@ -269,11 +269,12 @@ pub(crate) fn run_timed_by_calls_handicapped<R>(
 }
 
 /// A class decided by timing its own first calls, each way in turn (where a fused layer's
-/// input projection runs, per layer shape: `stacked` or `apart`).
+/// input projection runs, per layer shape: `stacked` or `apart`; in inference also
+/// `columns`, the column team).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CallDecision {
-    /// The class, e.g. `LSTM layer input projection F32 D1 T128 N64 F128 H256` (sizes rounded
-    /// up to powers of two; ` training` where the call keeps what the backward pass needs).
+    /// The class, e.g. `LSTM layer input projection F32 D1 T128 N64 F128 H256 training` or
+    /// `LSTM layer inference F32 D1 T128 N64 F128 H256` (sizes rounded up to powers of two).
     pub class: String,
     /// The way that serves it.
     pub way: &'static str,

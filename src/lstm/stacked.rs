@@ -446,6 +446,7 @@ impl Lstm {
             // A forced kernel that cannot serve is the caller's error, before any work.
             crate::cpu::kernel_choice().map_err(LstmError::Kernel)?;
             fused::host::input_projection_choice().map_err(LstmError::Kernel)?;
+            fused::host::thread_split_choice().map_err(LstmError::Kernel)?;
         }
         let directions = self.num_directions();
         let mask = match (padded, fused) {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_lstm::{LstmCellConfig, LstmConfig, LstmState, NamedTensors, Recurrence};
+use burn_lstm::{Lstm, LstmCellConfig, LstmConfig, LstmState, NamedTensors, Recurrence};
 use serde_json::Value;
 
 use super::max_abs_diff;
@@ -99,6 +99,11 @@ impl GoldenCase {
     /// A tensor from the file (or zeros of the file's stated shape where the value is `null`),
     /// tracked for gradients.
     fn leaf<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
+        self.tensor(key, device).require_grad()
+    }
+
+    /// [`GoldenCase::leaf`] untracked.
+    fn tensor<const D: usize>(&self, key: &str, device: &Device) -> Tensor<D> {
         let data = match &self.json[key] {
             Value::Null => {
                 let shape: Vec<usize> = self.json["shapes"][key]
@@ -111,11 +116,47 @@ impl GoldenCase {
             }
             value => self.data(value),
         };
-        Tensor::from_data(data, (device, self.dtype)).require_grad()
+        Tensor::from_data(data, (device, self.dtype))
     }
 
     fn weights<const D: usize>(&self, value: &Value, device: &Device) -> Tensor<D> {
         Tensor::from_data(self.data(value), (device, self.dtype))
+    }
+
+    /// The case's LSTM on `device`, computing the `recurrence` way.
+    fn lstm(&self, device: &Device, recurrence: Recurrence) -> Lstm {
+        let config = &self.json["config"];
+        LstmConfig::new(self.size("input_size"), self.size("hidden_size"))
+            .with_num_layers(self.size("num_layers"))
+            .with_bidirectional(config["bidirectional"].as_bool().unwrap())
+            .with_proj_size(self.size("proj_size"))
+            .with_batch_first(config["batch_first"].as_bool().unwrap())
+            .with_bias(config["bias"].as_bool().unwrap())
+            .with_recurrence(recurrence)
+            .init(device)
+            .load_pytorch_parameters(self.params(), device)
+            .unwrap_or_else(|err| panic!("{}: {err}", self.name))
+    }
+
+    /// `lstm`'s output and final state from `input` and the initial state, its rows as long as
+    /// the case's lengths say.
+    fn run_lstm(
+        &self,
+        lstm: &Lstm,
+        input: Tensor<3>,
+        (h0, c0): (Tensor<3>, Tensor<3>),
+    ) -> (Tensor<3>, LstmState) {
+        let state = Some(LstmState::from_hidden_cell(h0, c0));
+        match self.json["config"]["lengths"].as_array() {
+            Some(lengths) => {
+                let lengths: Vec<usize> = lengths
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as usize)
+                    .collect();
+                lstm.forward_padded(input, &lengths, state)
+            }
+            None => lstm.forward(input, state),
+        }
     }
 
     fn params(&self) -> NamedTensors {
@@ -155,6 +196,7 @@ struct Backward {
 /// Runs one case on `device` (an autodiff device is made from it), the LSTM computing the
 /// `recurrence` way, and measures the errors.
 pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) -> CaseErrors {
+    let plain = device.clone();
     let device = device.clone().autodiff();
     let json = &case.json;
     let mut errors = CaseErrors::default();
@@ -197,29 +239,11 @@ pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) ->
             let hidden = state.hidden.into_data();
             (hidden.clone(), hidden, state.cell.into_data(), backward)
         } else {
-            let lstm = LstmConfig::new(case.size("input_size"), case.size("hidden_size"))
-                .with_num_layers(case.size("num_layers"))
-                .with_bidirectional(json["config"]["bidirectional"].as_bool().unwrap())
-                .with_proj_size(case.size("proj_size"))
-                .with_batch_first(json["config"]["batch_first"].as_bool().unwrap())
-                .with_bias(json["config"]["bias"].as_bool().unwrap())
-                .with_recurrence(recurrence)
-                .init(&device)
-                .load_pytorch_parameters(case.params(), &device)
-                .unwrap_or_else(|err| panic!("{}: {err}", case.name));
+            let lstm = case.lstm(&device, recurrence);
             let input = case.leaf::<3>("input", &device);
             let (h0, c0) = (case.leaf::<3>("h0", &device), case.leaf::<3>("c0", &device));
-            let state = Some(LstmState::from_hidden_cell(h0.clone(), c0.clone()));
-            let (output, final_state) = match json["config"]["lengths"].as_array() {
-                Some(lengths) => {
-                    let lengths: Vec<usize> = lengths
-                        .iter()
-                        .map(|v| v.as_u64().unwrap() as usize)
-                        .collect();
-                    lstm.forward_padded(input.clone(), &lengths, state)
-                }
-                None => lstm.forward(input.clone(), state),
-            };
+            let (output, final_state) =
+                case.run_lstm(&lstm, input.clone(), (h0.clone(), c0.clone()));
             let output_weights = case.weights::<3>(&json["loss_weights"], &device);
             let mut loss = (output.clone() * output_weights).sum();
             if with_state_loss {
@@ -249,6 +273,22 @@ pub fn check_case(case: &GoldenCase, device: &Device, recurrence: Recurrence) ->
     forward("output", output, "output");
     forward("h_n", h_n, "h_n");
     forward("c_n", c_n, "c_n");
+
+    // Inference (no autodiff) runs its own ways (the column team among them): the same
+    // forward results.
+    if !is_cell {
+        let inner = plain;
+        let lstm = case.lstm(&inner, recurrence);
+        let (input, h0, c0) = (
+            case.tensor::<3>("input", &inner),
+            case.tensor::<3>("h0", &inner),
+            case.tensor::<3>("c0", &inner),
+        );
+        let (output, state) = case.run_lstm(&lstm, input, (h0, c0));
+        forward("inference output", output.into_data(), "output");
+        forward("inference h_n", state.hidden.into_data(), "h_n");
+        forward("inference c_n", state.cell.into_data(), "c_n");
+    }
 
     let (_, _, _, second) = run(true);
     for (loss, backward, expected) in [

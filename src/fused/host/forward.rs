@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use super::gates::{cell_rows, elementwise_kernel};
 use super::layer::{LayerInputs, LayerOutputs, LayerWeights, PackedWeights, StateRows, copy_row};
 use super::schedule::{Schedule, StepAt};
+use super::team;
 use crate::cpu::elem::{Elem, RowShared};
 use crate::cpu::isa::CpuKernel;
 use crate::cpu::packed::{LhsPart, PackedRhs, ROWS_PER_TASK, packing_pays};
@@ -68,6 +69,33 @@ impl<E> Saved<E> {
 /// Both give the same bits.
 pub const INPUT_PROJECTION_VARIABLE: &str = "BURN_LSTM_INPUT_PROJECTION";
 
+/// The environment variable that fixes how inference shares a layer out over the threads:
+/// `rows` (each thread a block of batch rows, every gate column), `columns` (each thread some
+/// hidden units' gate columns, every batch row, a barrier a step) or `auto` (the default:
+/// each layer shape times the ways on its first calls and keeps the fastest). Both give the
+/// same bits; calls the column team does not serve (training, padded batches, projections)
+/// go by rows.
+pub const THREAD_SPLIT_VARIABLE: &str = "BURN_LSTM_THREAD_SPLIT";
+
+/// [`THREAD_SPLIT_VARIABLE`] read and checked, once per process: `None` for `auto`, else
+/// whether inference goes by columns.
+pub(crate) fn thread_split_choice() -> Result<Option<bool>, String> {
+    static CHOICE: OnceLock<Result<Option<bool>, String>> = OnceLock::new();
+    CHOICE
+        .get_or_init(|| {
+            let value = std::env::var(THREAD_SPLIT_VARIABLE).unwrap_or_default();
+            match value.trim() {
+                "" | "auto" => Ok(None),
+                "rows" => Ok(Some(false)),
+                "columns" => Ok(Some(true)),
+                other => Err(format!(
+                    "{THREAD_SPLIT_VARIABLE}={other}: unknown (auto, rows or columns)"
+                )),
+            }
+        })
+        .clone()
+}
+
 /// The two ways, as [`INPUT_PROJECTION_VARIABLE`] names them.
 const PROJECTION_WAYS: &[&str] = &["stacked", "apart"];
 
@@ -98,7 +126,8 @@ pub(crate) fn input_projection_choice() -> Result<Option<bool>, String> {
 /// weight once for every step, but writes every step's gates long before they are read; the
 /// stacked product reads the input weights at every step. Which costs less depends on the
 /// shape and the CPU's caches, so, unless the variable fixes it, each shape's first calls
-/// time both and the faster serves the rest.
+/// time both and the faster serves the rest. Inference may go by the column team instead
+/// ([`THREAD_SPLIT_VARIABLE`], [`team`]): on trial as a third way, the same bits again.
 pub(crate) fn forward<E: Elem>(
     dims: LayerDims,
     weights: LayerWeights<E>,
@@ -110,29 +139,108 @@ pub(crate) fn forward<E: Elem>(
     // One step has nothing to gather into a larger product; and step products too few to be
     // packed go to the gemm crate, whose rounding a tile projection would not continue.
     let stacked_only = dims.steps == 1 || !packing_pays(step_products(&dims, &schedule));
+    if let Some(kernel) = team_kernel(&dims, &schedule, &weights, &inputs, train, stacked_only) {
+        let ways: &'static [&'static str] = match (thread_split_choice(), input_projection_choice())
+        {
+            (Ok(Some(true)), _) => &["columns"],
+            (_, Ok(Some(true))) => &["apart", "columns"],
+            (_, Ok(Some(false))) => &["stacked", "columns"],
+            _ => &["stacked", "apart", "columns"],
+        };
+        let by = |way: &str| match way {
+            "columns" => (team::forward(dims, &weights, &inputs, kernel), None),
+            way => forward_with(
+                dims,
+                schedule,
+                weights,
+                inputs,
+                train,
+                keep_input,
+                way == "apart",
+            ),
+        };
+        return match ways {
+            [only] => by(only),
+            _ => run_timed_by_calls(&layer_class::<E>("inference", &dims, train), ways, |way| {
+                by(ways[way])
+            }),
+        };
+    }
     let run = |apart: bool| forward_with(dims, schedule, weights, inputs, train, keep_input, apart);
     match (stacked_only, input_projection_choice()) {
         (true, _) => run(false),
         (_, Ok(Some(apart))) => run(apart),
-        _ => {
-            let class = format!(
-                "LSTM layer input projection {:?} D{} T{} N{} F{} H{}{}",
-                E::dtype(),
-                dims.directions,
-                size_class(dims.steps),
-                size_class(dims.batch),
-                size_class(dims.features),
-                size_class(dims.hidden),
-                if train { " training" } else { "" },
-            );
-            run_timed_by_calls(&class, PROJECTION_WAYS, |way| run(way == 1))
-        }
+        _ => run_timed_by_calls(
+            &layer_class::<E>("input projection", &dims, train),
+            PROJECTION_WAYS,
+            |way| run(way == 1),
+        ),
     }
+}
+
+/// The class of a layer shape's call trial: `LSTM layer <what> F32 D1 T128 N64 F128 H256`,
+/// sizes rounded up to powers of two, ` training` where the call keeps what the backward pass
+/// needs.
+fn layer_class<E: Elem>(what: &str, dims: &LayerDims, train: bool) -> String {
+    format!(
+        "LSTM layer {what} {:?} D{} T{} N{} F{} H{}{}",
+        E::dtype(),
+        dims.directions,
+        size_class(dims.steps),
+        size_class(dims.batch),
+        size_class(dims.features),
+        size_class(dims.hidden),
+        if train { " training" } else { "" },
+    )
+}
+
+/// The tile kernel of the column team's products (see [`team`]) where the team may serve
+/// the call: forced ([`THREAD_SPLIT_VARIABLE`]), wherever it can run; else on trial beside
+/// the row blocks, where those share the rows out over threads anyway and every thread gets a
+/// vector's worth of hidden units. None where the team does not serve, or where the planner
+/// gives its products to the gemm crate (too few steps to pack for).
+fn team_kernel<E: Elem>(
+    dims: &LayerDims,
+    schedule: &Schedule,
+    weights: &LayerWeights<E>,
+    inputs: &LayerInputs<E>,
+    train: bool,
+    stacked_only: bool,
+) -> Option<CpuKernel> {
+    let serves = match thread_split_choice() {
+        Ok(Some(false)) => false,
+        Ok(Some(true)) => team::serves(dims, inputs, train, true),
+        _ => !stacked_only && schedule.parallel && team::serves(dims, inputs, train, false),
+    };
+    if !serves {
+        return None;
+    }
+    let parts = [
+        weights.input_matrix(dims, 0, false),
+        weights.recurrent_matrix(dims, 0, false),
+    ];
+    let units = dims
+        .hidden
+        .div_ceil(rayon::current_num_threads() / dims.directions);
+    let kernel = PackedRhs::kernel_for(&parts, 4 * units, dims.steps, dims.batch);
+    (kernel != CpuKernel::Gemm).then_some(kernel)
 }
 
 /// The step products a right-hand side serves: every step of every block of rows.
 fn step_products(dims: &LayerDims, schedule: &Schedule) -> usize {
     dims.steps * schedule.blocks.len()
+}
+
+/// [`forward`] of inference by blocks of rows, the input projection stacked: what the column
+/// team's results are held to.
+#[cfg(test)]
+pub(super) fn inference_by_rows<E: Elem>(
+    dims: LayerDims,
+    weights: LayerWeights<E>,
+    inputs: LayerInputs<E>,
+) -> LayerOutputs<E> {
+    let schedule = Schedule::new(dims, inputs.lengths.as_deref());
+    forward_with(dims, schedule, weights, inputs, false, false, false).0
 }
 
 /// [`forward`] with the input projection apart (`split`) or stacked.

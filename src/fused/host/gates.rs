@@ -463,9 +463,7 @@ mod tests {
 
     /// Made-up values in about [-4, 4].
     fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 + seed * 104_729) % 8000) as f32 / 1000.0 - 4.0)
-            .collect()
+        crate::cpu::made_up_values(len, seed, 4.0)
     }
 
     fn max_difference(a: &[f32], b: &[f32]) -> f32 {

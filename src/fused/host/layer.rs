@@ -22,7 +22,8 @@
 //! [`crate::cpu::packed`]), applies the gates and the state update to those rows while they are in
 //! cache, and writes the output. In training the activated gates, the cell states and the
 //! hidden states that entered the products go to buffers made once per call; in inference
-//! nothing is kept beyond the unit's own step.
+//! nothing is kept beyond the unit's own step. Inference may instead go by the column team
+//! ([`super::team`]): threads that own hidden units' gate columns, a barrier a step.
 //!
 //! **Padded batches.** A row's loop ends at its length; its reverse direction starts at its
 //! last real step. Inside, the rows are reordered so that every block holds rows of similar

@@ -1,12 +1,17 @@
 //! The fused layer on the CPU backends (flex, ndarray): the backend operation's host
 //! implementation. What it computes and how: [`layer`]; the step loops: [`forward`],
-//! [`backward`] on the units of [`schedule`]; the gate passes: [`gates`].
+//! [`backward`] on the units of [`schedule`], or inference by the column [`team`]; the gate
+//! passes: [`gates`].
 
 mod backward;
 mod forward;
 pub(crate) mod gates;
 mod layer;
 mod schedule;
+mod team;
+
+#[cfg(feature = "testing")]
+pub(crate) use team::team_calls;
 
 use burn::backend::{TensorMetadata, tensor::FloatTensor};
 use burn::tensor::DType;
@@ -23,9 +28,9 @@ use crate::fused::contract::{
     LayerTraining, LstmLayerBackend, ResultGradients, Wanted,
 };
 use backward::backward;
-pub use forward::INPUT_PROJECTION_VARIABLE;
-pub(crate) use forward::input_projection_choice;
+pub use forward::{INPUT_PROJECTION_VARIABLE, THREAD_SPLIT_VARIABLE};
 use forward::{Saved, forward};
+pub(crate) use forward::{input_projection_choice, thread_split_choice};
 use layer::{LayerInputs, LayerWeights};
 
 /// A layer call's operands on the host.

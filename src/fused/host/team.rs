@@ -1,0 +1,490 @@
+//! The forward pass of inference by a team of threads that own gate columns (see
+//! [`super::layer`] for what a layer computes).
+//!
+//! The row units of [`super::forward`] each read every weight at every step: with the
+//! weights larger than a core's L2 cache (W3's second layer packs to 2 MB; L2 holds 0.5 to
+//! 2 MB a core on the CPUs this runs on), every step brings them in again from L3. Here each
+//! of the team's threads owns the hidden units `j0..j1` for the whole sequence: it packs
+//! their four gates' columns of `[W_x; W_h]` once (half the weights on two threads, in its own
+//! L2), computes their pre-activations for every batch row, applies the gates to them and
+//! writes their hidden state into a buffer all of them read at the next step. One barrier a
+//! step hands the hidden state over (two buffers, alternating, so the writes of one step
+//! never meet the reads of the one before). The two directions of a bidirectional layer run
+//! side by side, each by half the team (so a team needs two threads a direction at least).
+//!
+//! Every pre-activation is the same sum, in the same order, by the same tile kernel as in a
+//! row unit, and every gate the same pass on the same values: the bits of the row units.
+//! The team serves calls without padding, projection or recurrent dropout mask, which
+//! inference with whole sequences is.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::gates::{cell_rows, elementwise_kernel};
+use super::layer::{LayerInputs, LayerOutputs, LayerWeights};
+use crate::cpu::elem::{Elem, RowShared};
+use crate::cpu::isa::CpuKernel;
+use crate::cpu::packed::{LhsPart, PackedRhs};
+use crate::cpu::pool;
+use crate::cpu::tile::Accumulation;
+use crate::fused::contract::LayerDims;
+
+/// Whether the team can run this call: inference, every row the whole sequence, no
+/// projection and no recurrent dropout mask, on a pool of more than one thread; and called
+/// from outside the pool. (A call from inside, one of a user's parallel tasks, could hand the
+/// team's members to threads that wait in another team's barrier: those calls go by rows,
+/// which wait for nothing.) Unless `forced`, every thread must have at least a vector's worth
+/// of hidden units.
+pub(crate) fn serves<E>(
+    dims: &LayerDims,
+    inputs: &LayerInputs<E>,
+    train: bool,
+    forced: bool,
+) -> bool {
+    let threads = rayon::current_num_threads();
+    rayon::current_thread_index().is_none()
+        && fits(dims, inputs, train, threads)
+        && (forced || dims.hidden >= 16 * (threads / dims.directions))
+}
+
+/// [`serves`]' conditions on the call, for a team of `threads`: at least two of them for
+/// each direction (with one, a direction's thread is a row unit of every row).
+fn fits<E>(dims: &LayerDims, inputs: &LayerInputs<E>, train: bool, threads: usize) -> bool {
+    !train
+        && threads / dims.directions > 1
+        && inputs.lengths.is_none()
+        && inputs.recurrent_mask.is_none()
+        && dims.hidden_out == dims.hidden
+}
+
+static TEAM_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Layer calls the column team has run in this process (for `crate::testing`).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) fn team_calls() -> usize {
+    TEAM_CALLS.load(Ordering::Relaxed)
+}
+
+/// The layer's forward pass in inference by a team of the pool's threads, the directions
+/// side by side, each by its group (`kernel`: the tiles' kernel, a tile kernel).
+pub(crate) fn forward<E: Elem>(
+    dims: LayerDims,
+    weights: &LayerWeights<E>,
+    inputs: &LayerInputs<E>,
+    kernel: CpuKernel,
+) -> LayerOutputs<E> {
+    TEAM_CALLS.fetch_add(1, Ordering::Relaxed);
+    let (batch, hidden) = (dims.batch, dims.hidden);
+    let mut outputs = LayerOutputs {
+        output: pool::reused(dims.steps * batch * dims.directions * hidden),
+        hidden: vec![E::zero(); dims.directions * batch * hidden],
+        cell: vec![E::zero(); dims.directions * batch * hidden],
+    };
+    // Per direction, the hidden state of the step before, then of this step: `[D, 2, N, H]`.
+    let mut handed = vec![E::zero(); dims.directions * 2 * batch * hidden];
+    {
+        let shared = TeamBuffers {
+            output: RowShared::new(&mut outputs.output),
+            final_hidden: RowShared::new(&mut outputs.hidden),
+            final_cell: RowShared::new(&mut outputs.cell),
+            handed: RowShared::new(&mut handed),
+        };
+        let group = rayon::current_num_threads() / dims.directions;
+        let team = Team {
+            dims,
+            weights,
+            inputs,
+            kernel,
+            gate_kernel: elementwise_kernel::<E>(),
+            buffers: &shared,
+            barriers: (0..dims.directions)
+                .map(|_| SpinBarrier::new(group))
+                .collect(),
+            group,
+        };
+        rayon::broadcast(|context| team.member(context.index()));
+    }
+    outputs
+}
+
+/// What the members write, each only its own columns (and the handed-over state's, read by
+/// all once the barrier has passed).
+struct TeamBuffers<'a, E> {
+    /// The layer's output, the call's layout.
+    output: RowShared<'a, E>,
+    /// `[D, N, H]` each.
+    final_hidden: RowShared<'a, E>,
+    final_cell: RowShared<'a, E>,
+    /// `[D, 2, N, H]`
+    handed: RowShared<'a, E>,
+}
+
+struct Team<'a, E> {
+    dims: LayerDims,
+    weights: &'a LayerWeights<E>,
+    inputs: &'a LayerInputs<E>,
+    kernel: CpuKernel,
+    gate_kernel: CpuKernel,
+    buffers: &'a TeamBuffers<'a, E>,
+    /// One per direction, for its group of members.
+    barriers: Vec<SpinBarrier>,
+    /// Members a direction has.
+    group: usize,
+}
+
+impl<E: Elem> Team<'_, E> {
+    /// Member `index`'s share: the directions run side by side, each by a group of members
+    /// (threads beyond the groups have nothing to do). A panic stops the member's group at
+    /// its next barrier instead of leaving it waiting.
+    fn member(&self, index: usize) {
+        let d = index / self.group;
+        let Some(barrier) = self.barriers.get(d) else {
+            return;
+        };
+        let _guard = PanicGuard(barrier);
+        let (first, units) = self.units(index % self.group);
+        match units {
+            0 => (0..self.dims.steps).for_each(|_| barrier.wait()),
+            _ => self.direction(d, first, units, barrier),
+        }
+    }
+
+    /// The hidden units `first..first + units` of a group's member `index`: the hidden size
+    /// shared out in whole vectors of 16.
+    fn units(&self, index: usize) -> (usize, usize) {
+        let vectors = self.dims.hidden.div_ceil(16);
+        let start = (index * vectors / self.group * 16).min(self.dims.hidden);
+        let end = ((index + 1) * vectors / self.group * 16).min(self.dims.hidden);
+        (start, end - start)
+    }
+
+    /// Direction `d` of the hidden units `first..first + units`, every step.
+    fn direction(&self, d: usize, first: usize, units: usize, barrier: &SpinBarrier) {
+        let dims = &self.dims;
+        let (batch, hidden, width) = (dims.batch, dims.hidden, dims.gates());
+        // This member's gate columns, gate by gate: `[i | f | o | g]`, `units` wide each.
+        let columns: Vec<usize> = (0..4)
+            .flat_map(|gate| (first..first + units).map(move |j| gate * hidden + j))
+            .collect();
+        let packed = PackedRhs::pack_columns(
+            self.kernel,
+            vec![
+                self.weights.input_matrix(dims, d, false),
+                self.weights.recurrent_matrix(dims, d, false),
+            ],
+            &columns,
+        );
+        let bias: Vec<E> = match &self.weights.bias {
+            Some(bias) => columns.iter().map(|&j| bias[d * width + j]).collect(),
+            None => Vec::new(),
+        };
+        let state = |values: &[E]| -> Vec<E> {
+            (0..batch)
+                .flat_map(|i| {
+                    let row = (d * batch + i) * hidden;
+                    values[row + first..row + first + units].iter().copied()
+                })
+                .collect()
+        };
+        let mut cell = state(&self.inputs.cell);
+        let mut activated = vec![E::zero(); batch * units];
+        let mut gates = vec![E::zero(); batch * 4 * units];
+        let initial_hidden = &self.inputs.hidden[d * batch * hidden..(d + 1) * batch * hidden];
+        for step in 0..dims.steps {
+            let time = match d {
+                0 => step,
+                _ => dims.steps - 1 - step,
+            };
+            // SAFETY: every member writes this buffer only after the barrier that ends the
+            // step before (see `hand_over`), and reads it here, before the next barrier.
+            let before: &[E] = match step {
+                0 => initial_hidden,
+                _ => unsafe {
+                    let before = (2 * d + step % 2) * batch * hidden;
+                    self.buffers.handed.read(before, batch * hidden)
+                },
+            };
+            self.product(&packed, &mut gates, time, before, 4 * units);
+            cell_rows(
+                self.gate_kernel,
+                &mut gates,
+                &bias,
+                &mut cell,
+                &mut activated,
+                (units, false),
+            );
+            self.hand_over(d, step, time, (first, units), &activated);
+            barrier.wait();
+        }
+        for i in 0..batch {
+            let row = (d * batch + i) * hidden + first;
+            // SAFETY: this member's columns of the final state.
+            unsafe {
+                self.buffers
+                    .final_hidden
+                    .rows(row, units)
+                    .copy_from_slice(&activated[i * units..(i + 1) * units]);
+                self.buffers
+                    .final_cell
+                    .rows(row, units)
+                    .copy_from_slice(&cell[i * units..(i + 1) * units]);
+            }
+        }
+    }
+
+    /// `gates = [x_t | h_{t-1}]·[W_x; W_h]` for this member's columns and every row.
+    fn product(&self, packed: &PackedRhs<E>, gates: &mut [E], time: usize, before: &[E], n: usize) {
+        let dims = &self.dims;
+        let (features, hidden) = (dims.features, dims.hidden);
+        let (start, stride) = match dims.batch_first {
+            true => (time * features, dims.steps * features),
+            false => (time * dims.batch * features, features),
+        };
+        let parts = [
+            LhsPart {
+                values: &self.inputs.input[start..],
+                row: stride,
+                col: 1,
+                k: features,
+            },
+            LhsPart {
+                values: before,
+                row: hidden,
+                col: 1,
+                k: hidden,
+            },
+        ];
+        packed.multiply_parts(gates, n, Accumulation::Replace, &parts, dims.batch);
+    }
+
+    /// This member's hidden units of step `step` (at `time`) into the buffer the next step
+    /// reads and into the output.
+    fn hand_over(
+        &self,
+        d: usize,
+        step: usize,
+        time: usize,
+        (first, units): (usize, usize),
+        activated: &[E],
+    ) {
+        let dims = &self.dims;
+        let (batch, hidden) = (dims.batch, dims.hidden);
+        let out_width = dims.directions * hidden;
+        let next = (2 * d + (step + 1) % 2) * batch * hidden;
+        for i in 0..batch {
+            let values = &activated[i * units..(i + 1) * units];
+            let out = dims.sequence_row(time, i) * out_width + d * hidden + first;
+            // SAFETY: this member's columns; the handed-over buffer of the next step is read
+            // by no one until the barrier after this step.
+            unsafe {
+                self.buffers.output.rows(out, units).copy_from_slice(values);
+                self.buffers
+                    .handed
+                    .rows(next + i * hidden + first, units)
+                    .copy_from_slice(values);
+            }
+        }
+    }
+}
+
+/// A barrier for a team that spins (a step lasts tens of microseconds; a sleeping thread
+/// takes longer to wake), then yields, so a team on a busy machine still moves.
+struct SpinBarrier {
+    members: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+    poisoned: AtomicBool,
+}
+
+impl SpinBarrier {
+    fn new(members: usize) -> Self {
+        Self {
+            members,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until every member has arrived; panics when a member panicked. (Not inlined:
+    /// a profile then shows the time a team waits.)
+    #[inline(never)]
+    fn wait(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.members {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            assert!(
+                !self.poisoned.load(Ordering::Relaxed),
+                "a member of the LSTM layer's thread team panicked"
+            );
+            spins += 1;
+            match spins < 1 << 16 {
+                true => std::hint::spin_loop(),
+                false => std::thread::yield_now(),
+            }
+        }
+    }
+}
+
+/// Marks the barrier poisoned when its member unwinds.
+struct PanicGuard<'a>(&'a SpinBarrier);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cpu::tensors::HostValues;
+    use crate::fused::host::forward::inference_by_rows;
+
+    /// Made-up values in about [-1, 1].
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        crate::cpu::made_up_values(len, seed, 1.0)
+    }
+
+    fn layer(dims: &LayerDims, bias: bool) -> (LayerWeights<f32>, LayerInputs<f32>) {
+        let (d, g, h) = (dims.directions, dims.gates(), dims.hidden);
+        let owned = |len: usize, seed: usize| Arc::new(HostValues::Owned(values(len, seed)));
+        let weights = LayerWeights {
+            input: owned(dims.features * d * g, 1),
+            bias: bias.then(|| owned(d * g, 2)),
+            recurrent: owned(h * d * g, 3),
+            projection: None,
+        };
+        let inputs = LayerInputs {
+            input: HostValues::Owned(values(dims.steps * dims.batch * dims.features, 4)),
+            hidden: HostValues::Owned(values(d * dims.batch * h, 5)),
+            cell: HostValues::Owned(values(d * dims.batch * h, 6)),
+            recurrent_mask: None,
+            lengths: None,
+        };
+        (weights, inputs)
+    }
+
+    fn copy(
+        weights: &LayerWeights<f32>,
+        inputs: &LayerInputs<f32>,
+    ) -> (LayerWeights<f32>, LayerInputs<f32>) {
+        let owned = |v: &HostValues<f32>| HostValues::Owned(v.to_vec());
+        (
+            LayerWeights {
+                input: Arc::new(owned(&weights.input)),
+                bias: weights.bias.as_ref().map(|b| Arc::new(owned(b))),
+                recurrent: Arc::new(owned(&weights.recurrent)),
+                projection: None,
+            },
+            LayerInputs {
+                input: owned(&inputs.input),
+                hidden: owned(&inputs.hidden),
+                cell: owned(&inputs.cell),
+                recurrent_mask: None,
+                lengths: None,
+            },
+        )
+    }
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The team's output and final state are the row blocks' bit for bit, with every tile
+    /// kernel this CPU runs, on teams of two to four threads (hidden units shared out
+    /// unevenly; two directions on four), both layouts, with and without biases.
+    #[test]
+    fn the_column_team_gives_the_bits_of_the_row_blocks() {
+        let tiles: Vec<CpuKernel> = CpuKernel::available()
+            .into_iter()
+            .filter(|&kernel| kernel != CpuKernel::Gemm)
+            .collect();
+        for threads in [2, 3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (directions, batch_first, bias) in [
+                (1, true, true),
+                (2, false, true),
+                (1, false, false),
+                (2, true, false),
+            ] {
+                let dims = LayerDims {
+                    steps: 9,
+                    batch: 13,
+                    features: 21,
+                    hidden: 80,
+                    hidden_out: 80,
+                    directions,
+                    batch_first,
+                };
+                let (weights, inputs) = layer(&dims, bias);
+                if !fits(&dims, &inputs, false, threads) {
+                    assert!(threads < 2 * directions);
+                    continue;
+                }
+                let (w, i) = copy(&weights, &inputs);
+                let rows = pool.install(|| inference_by_rows(dims, w, i));
+                for &kernel in &tiles {
+                    let team = pool.install(|| forward(dims, &weights, &inputs, kernel));
+                    let case = format!("{kernel}, {threads} threads, {dims:?}");
+                    assert_eq!(bits(&team.output), bits(&rows.output), "output: {case}");
+                    assert_eq!(bits(&team.hidden), bits(&rows.hidden), "hidden: {case}");
+                    assert_eq!(bits(&team.cell), bits(&rows.cell), "cell: {case}");
+                }
+            }
+        }
+    }
+
+    /// Calls the team cannot serve go by rows.
+    #[test]
+    fn the_team_serves_whole_sequences_in_inference_only() {
+        let dims = LayerDims {
+            steps: 4,
+            batch: 3,
+            features: 2,
+            hidden: 64,
+            hidden_out: 64,
+            directions: 1,
+            batch_first: true,
+        };
+        let (weights, inputs) = layer(&dims, true);
+        assert!(fits(&dims, &inputs, false, 2));
+        assert!(!fits(&dims, &inputs, true, 2), "training");
+        assert!(!fits(&dims, &inputs, false, 1), "one thread");
+        let both = LayerDims {
+            directions: 2,
+            ..dims
+        };
+        assert!(!fits(&both, &inputs, false, 3), "one thread a direction");
+        assert!(fits(&both, &inputs, false, 4));
+        let padded = LayerInputs {
+            lengths: Some(vec![4, 2, 1]),
+            ..copy(&weights, &inputs).1
+        };
+        assert!(!fits(&dims, &padded, false, 2), "padded");
+        let projected = LayerDims {
+            hidden_out: 32,
+            ..dims
+        };
+        assert!(!fits(&projected, &inputs, false, 2), "projection");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(
+            !pool.install(|| serves(&dims, &inputs, false, true)),
+            "inside the pool"
+        );
+    }
+}
