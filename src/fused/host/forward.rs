@@ -82,18 +82,22 @@ pub const THREAD_SPLIT_VARIABLE: &str = "BURN_LSTM_THREAD_SPLIT";
 pub(crate) fn thread_split_choice() -> Result<Option<bool>, String> {
     static CHOICE: OnceLock<Result<Option<bool>, String>> = OnceLock::new();
     CHOICE
-        .get_or_init(|| {
-            let value = std::env::var(THREAD_SPLIT_VARIABLE).unwrap_or_default();
-            match value.trim() {
-                "" | "auto" => Ok(None),
-                "rows" => Ok(Some(false)),
-                "columns" => Ok(Some(true)),
-                other => Err(format!(
-                    "{THREAD_SPLIT_VARIABLE}={other}: unknown (auto, rows or columns)"
-                )),
-            }
-        })
+        .get_or_init(|| two_way_choice(THREAD_SPLIT_VARIABLE, ["rows", "columns"]))
         .clone()
+}
+
+/// The environment variable `variable` naming one of two ways: `None` for `auto` (or unset),
+/// else whether it names the second; an error naming the three values for anything else.
+fn two_way_choice(variable: &str, [first, second]: [&str; 2]) -> Result<Option<bool>, String> {
+    let value = std::env::var(variable).unwrap_or_default();
+    match value.trim() {
+        "" | "auto" => Ok(None),
+        way if way == first => Ok(Some(false)),
+        way if way == second => Ok(Some(true)),
+        other => Err(format!(
+            "{variable}={other}: unknown (auto, {first} or {second})"
+        )),
+    }
 }
 
 /// The two ways, as [`INPUT_PROJECTION_VARIABLE`] names them.
@@ -104,17 +108,7 @@ const PROJECTION_WAYS: &[&str] = &["stacked", "apart"];
 pub(crate) fn input_projection_choice() -> Result<Option<bool>, String> {
     static CHOICE: OnceLock<Result<Option<bool>, String>> = OnceLock::new();
     CHOICE
-        .get_or_init(|| {
-            let value = std::env::var(INPUT_PROJECTION_VARIABLE).unwrap_or_default();
-            match value.trim() {
-                "" | "auto" => Ok(None),
-                "stacked" => Ok(Some(false)),
-                "apart" => Ok(Some(true)),
-                other => Err(format!(
-                    "{INPUT_PROJECTION_VARIABLE}={other}: unknown (auto, stacked or apart)"
-                )),
-            }
-        })
+        .get_or_init(|| two_way_choice(INPUT_PROJECTION_VARIABLE, ["stacked", "apart"]))
         .clone()
 }
 
