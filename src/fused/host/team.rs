@@ -3,20 +3,25 @@
 //!
 //! The row units of [`super::forward`] each read every weight at every step: with the
 //! weights larger than a core's L2 cache (W3's second layer packs to 2 MB; L2 holds 0.5 to
-//! 2 MB a core on the CPUs this runs on), every step brings them in again from L3. Here each
-//! of the team's threads owns the hidden units `j0..j1` for the whole sequence: it packs
-//! their four gates' columns of `[W_x; W_h]` once (half the weights on two threads, in its own
-//! L2), computes their pre-activations for every batch row, applies the gates to them and
-//! writes their hidden state into a buffer all of them read at the next step. One barrier a
-//! step hands the hidden state over (two buffers, alternating, so the writes of one step
-//! never meet the reads of the one before). The two directions of a bidirectional layer run
-//! side by side, each by half the team (so a team needs two threads a direction at least).
+//! 2 MB a core on the CPUs this runs on), every step brings them in again from L3. Here the
+//! hidden units are cut into chunks ([`Chunks`]) and each of the team's threads owns some of
+//! them for the whole sequence: it packs their four gates' columns of `[W_x; W_h]` once (half
+//! the weights on two threads, in its own L2), and at every step computes their
+//! pre-activations for every batch row, applies the gates to them and writes their hidden
+//! state into a buffer all of them read at the next step. One barrier a step hands the hidden
+//! state over (two buffers, alternating, so the writes of one step never meet the reads of
+//! the one before). A member that has done its own chunks of a step claims what another has
+//! not started yet: where one virtual CPU runs slower than the other, the faster no longer
+//! waits at the barrier for all of the slower one's share. The two directions of a
+//! bidirectional layer run side by side, each by half the team (so a team needs two threads
+//! a direction at least).
 //!
 //! Every pre-activation is the same sum, in the same order, by the same tile kernel as in a
-//! row unit, and every gate the same pass on the same values: the bits of the row units.
-//! The team serves calls without padding, projection or recurrent dropout mask, which
-//! inference with whole sequences is.
+//! row unit, whichever member computes it, and every gate the same pass on the same values:
+//! the bits of the row units. The team serves calls without padding, projection or
+//! recurrent dropout mask, which inference with whole sequences is.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::gates::{cell_rows, elementwise_kernel};
@@ -72,23 +77,39 @@ pub(crate) fn forward<E: Elem>(
     inputs: &LayerInputs<E>,
     kernel: CpuKernel,
 ) -> LayerOutputs<E> {
+    run(dims, weights, inputs, kernel, None)
+}
+
+/// [`forward`], where the member `stalled` (of each direction's group) claims none of the
+/// work: the others take over all its chunks (for the tests).
+fn run<E: Elem>(
+    dims: LayerDims,
+    weights: &LayerWeights<E>,
+    inputs: &LayerInputs<E>,
+    kernel: CpuKernel,
+    stalled: Option<usize>,
+) -> LayerOutputs<E> {
     TEAM_CALLS.fetch_add(1, Ordering::Relaxed);
     let (batch, hidden) = (dims.batch, dims.hidden);
+    let state_len = dims.directions * batch * hidden;
     let mut outputs = LayerOutputs {
         output: pool::reused(dims.steps * batch * dims.directions * hidden),
-        hidden: vec![E::zero(); dims.directions * batch * hidden],
-        cell: vec![E::zero(); dims.directions * batch * hidden],
+        hidden: vec![E::zero(); state_len],
+        cell: vec![E::zero(); state_len],
     };
     // Per direction, the hidden state of the step before, then of this step: `[D, 2, N, H]`.
-    let mut handed = vec![E::zero(); dims.directions * 2 * batch * hidden];
+    let mut handed = vec![E::zero(); 2 * state_len];
+    let mut cell = vec![E::zero(); state_len];
     {
         let shared = TeamBuffers {
             output: RowShared::new(&mut outputs.output),
             final_hidden: RowShared::new(&mut outputs.hidden),
             final_cell: RowShared::new(&mut outputs.cell),
             handed: RowShared::new(&mut handed),
+            cell: RowShared::new(&mut cell),
         };
         let group = rayon::current_num_threads() / dims.directions;
+        let chunks = Chunks::new(hidden, group);
         let team = Team {
             dims,
             weights,
@@ -96,18 +117,93 @@ pub(crate) fn forward<E: Elem>(
             kernel,
             gate_kernel: elementwise_kernel::<E>(),
             buffers: &shared,
-            barriers: (0..dims.directions)
-                .map(|_| SpinBarrier::new(group))
+            directions: (0..dims.directions)
+                .map(|_| DirectionWork::new(&chunks, group))
                 .collect(),
+            chunks,
             group,
+            stalled,
         };
         rayon::broadcast(|context| team.member(context.index()));
     }
     outputs
 }
 
-/// What the members write, each only its own columns (and the handed-over state's, read by
-/// all once the barrier has passed).
+/// How a direction's hidden units are cut into chunks, the work a member claims at a time:
+/// several per member, so that a member whose CPU runs faster (two virtual CPUs of one
+/// machine often run at different speeds, and the faster one would wait at every step's
+/// barrier) takes over chunks of the slower one's. A chunk has [`CHUNK_UNITS`] units where
+/// the hidden size gives each member two chunks at least, fewer (in multiples of 8) where it
+/// does not; the last one has what is left.
+struct Chunks {
+    /// Units a chunk has (the last one, what is left).
+    units: usize,
+    hidden: usize,
+    count: usize,
+    /// Members a direction has; member `m` owns chunks `m·count/group..(m+1)·count/group`.
+    group: usize,
+}
+
+/// Units of a chunk: `4 · 24 = 96` gate columns, whole panels of every tile kernel (48 or 16
+/// f32 columns, 24 or 8 f64), so that no tile of the product computes padding.
+const CHUNK_UNITS: usize = 24;
+
+impl Chunks {
+    fn new(hidden: usize, group: usize) -> Self {
+        let units = [CHUNK_UNITS, 16, 8]
+            .into_iter()
+            .find(|&units| hidden.div_ceil(units) >= 2 * group)
+            .unwrap_or(8);
+        Self {
+            units,
+            hidden,
+            count: hidden.div_ceil(units),
+            group,
+        }
+    }
+
+    /// The hidden units `first..first + units` of chunk `c`.
+    fn units(&self, c: usize) -> (usize, usize) {
+        let first = c * self.units;
+        (first, self.units.min(self.hidden - first))
+    }
+
+    /// The chunks member `m` owns (packs, starts its steps with, writes the final state of).
+    fn owned(&self, m: usize) -> std::ops::Range<usize> {
+        m * self.count / self.group..(m + 1) * self.count / self.group
+    }
+}
+
+/// A direction's shared work: its chunks' packed weights and the members' claims.
+struct DirectionWork<E> {
+    /// Chunk by chunk, packed by its owner before the first step.
+    weights: Vec<OnceLock<ChunkWeights<E>>>,
+    /// For steps of even and of odd index, the next of each member's chunks to claim (an
+    /// index into its owned range; past it, nothing is left).
+    next: [Vec<AtomicUsize>; 2],
+    barrier: SpinBarrier,
+}
+
+impl<E> DirectionWork<E> {
+    fn new(chunks: &Chunks, group: usize) -> Self {
+        let counters = || (0..group).map(|_| AtomicUsize::new(0)).collect();
+        Self {
+            weights: (0..chunks.count).map(|_| OnceLock::new()).collect(),
+            next: [counters(), counters()],
+            barrier: SpinBarrier::new(group),
+        }
+    }
+}
+
+/// A chunk's four gates' columns of `[W_x; W_h]`, packed (`[i | f | o | g]`, `units` wide
+/// each), and their biases.
+struct ChunkWeights<E> {
+    packed: PackedRhs<E>,
+    bias: Vec<E>,
+}
+
+/// What the members write, each chunk by the member that claimed it (and the handed-over
+/// state's, read by all once the barrier has passed).
 struct TeamBuffers<'a, E> {
     /// The layer's output, the call's layout.
     output: RowShared<'a, E>,
@@ -116,6 +212,9 @@ struct TeamBuffers<'a, E> {
     final_cell: RowShared<'a, E>,
     /// `[D, 2, N, H]`
     handed: RowShared<'a, E>,
+    /// The cell state, chunk by chunk: direction `d`'s chunk of units `first..first + units`
+    /// is `[N, units]` at `(d·H + first)·N`.
+    cell: RowShared<'a, E>,
 }
 
 struct Team<'a, E> {
@@ -125,10 +224,18 @@ struct Team<'a, E> {
     kernel: CpuKernel,
     gate_kernel: CpuKernel,
     buffers: &'a TeamBuffers<'a, E>,
-    /// One per direction, for its group of members.
-    barriers: Vec<SpinBarrier>,
+    directions: Vec<DirectionWork<E>>,
+    chunks: Chunks,
     /// Members a direction has.
     group: usize,
+    /// A member of each group that claims no work (see [`run`]).
+    stalled: Option<usize>,
+}
+
+/// A member's own buffers for the chunk it computes.
+struct Scratch<E> {
+    gates: Vec<E>,
+    activated: Vec<E>,
 }
 
 impl<E: Elem> Team<'_, E> {
@@ -137,31 +244,51 @@ impl<E: Elem> Team<'_, E> {
     /// its next barrier instead of leaving it waiting.
     fn member(&self, index: usize) {
         let d = index / self.group;
-        let Some(barrier) = self.barriers.get(d) else {
+        let Some(work) = self.directions.get(d) else {
             return;
         };
-        let _guard = PanicGuard(barrier);
-        let (first, units) = self.units(index % self.group);
-        match units {
-            0 => (0..self.dims.steps).for_each(|_| barrier.wait()),
-            _ => self.direction(d, first, units, barrier),
+        let _guard = PanicGuard(&work.barrier);
+        let m = index % self.group;
+        for c in self.chunks.owned(m) {
+            self.prepare(d, c);
         }
+        // Every chunk packed before anyone may claim one.
+        work.barrier.wait();
+        let largest = self.chunks.units;
+        let mut scratch = Scratch {
+            gates: vec![E::zero(); self.dims.batch * 4 * largest],
+            activated: vec![E::zero(); self.dims.batch * largest],
+        };
+        for step in 0..self.dims.steps {
+            // The claims of the next step start over: the last to use these counters (the
+            // step before) ended at the barrier every member has passed, and the next to use
+            // them starts after the barrier this member has yet to reach.
+            work.next[(step + 1) % 2][m].store(0, Ordering::Relaxed);
+            // Its own chunks first, then what the others have left, one after the other.
+            let owners = match self.stalled == Some(m) {
+                true => 0,
+                false => self.group,
+            };
+            for owner in (0..owners).map(|o| (m + o) % self.group) {
+                let owned = self.chunks.owned(owner);
+                loop {
+                    let claimed = work.next[step % 2][owner].fetch_add(1, Ordering::Relaxed);
+                    if claimed >= owned.len() {
+                        break;
+                    }
+                    self.chunk_step(d, owned.start + claimed, step, &mut scratch);
+                }
+            }
+            work.barrier.wait();
+        }
+        self.final_state(d, m);
     }
 
-    /// The hidden units `first..first + units` of a group's member `index`: the hidden size
-    /// shared out in whole vectors of 16.
-    fn units(&self, index: usize) -> (usize, usize) {
-        let vectors = self.dims.hidden.div_ceil(16);
-        let start = (index * vectors / self.group * 16).min(self.dims.hidden);
-        let end = ((index + 1) * vectors / self.group * 16).min(self.dims.hidden);
-        (start, end - start)
-    }
-
-    /// Direction `d` of the hidden units `first..first + units`, every step.
-    fn direction(&self, d: usize, first: usize, units: usize, barrier: &SpinBarrier) {
+    /// Packs chunk `c`'s weights and copies its initial cell state into the team's.
+    fn prepare(&self, d: usize, c: usize) {
         let dims = &self.dims;
         let (batch, hidden, width) = (dims.batch, dims.hidden, dims.gates());
-        // This member's gate columns, gate by gate: `[i | f | o | g]`, `units` wide each.
+        let (first, units) = self.chunks.units(c);
         let columns: Vec<usize> = (0..4)
             .flat_map(|gate| (first..first + units).map(move |j| gate * hidden + j))
             .collect();
@@ -173,71 +300,46 @@ impl<E: Elem> Team<'_, E> {
             ],
             &columns,
         );
-        let bias: Vec<E> = match &self.weights.bias {
+        let bias = match &self.weights.bias {
             Some(bias) => columns.iter().map(|&j| bias[d * width + j]).collect(),
             None => Vec::new(),
         };
-        let state = |values: &[E]| -> Vec<E> {
-            (0..batch)
-                .flat_map(|i| {
-                    let row = (d * batch + i) * hidden;
-                    values[row + first..row + first + units].iter().copied()
-                })
-                .collect()
+        let set = self.directions[d].weights[c].set(ChunkWeights { packed, bias });
+        assert!(set.is_ok(), "a chunk is packed once");
+        // SAFETY: no one claims a chunk before the barrier after this.
+        let cell = unsafe {
+            self.buffers
+                .cell
+                .rows((d * hidden + first) * batch, batch * units)
         };
-        let mut cell = state(&self.inputs.cell);
-        let mut activated = vec![E::zero(); batch * units];
-        let mut gates = vec![E::zero(); batch * 4 * units];
-        let initial_hidden = &self.inputs.hidden[d * batch * hidden..(d + 1) * batch * hidden];
-        for step in 0..dims.steps {
-            let time = match d {
-                0 => step,
-                _ => dims.steps - 1 - step,
-            };
-            // SAFETY: every member writes this buffer only after the barrier that ends the
-            // step before (see `hand_over`), and reads it here, before the next barrier.
-            let before: &[E] = match step {
-                0 => initial_hidden,
-                _ => unsafe {
-                    let before = (2 * d + step % 2) * batch * hidden;
-                    self.buffers.handed.read(before, batch * hidden)
-                },
-            };
-            self.product(&packed, &mut gates, time, before, 4 * units);
-            cell_rows(
-                self.gate_kernel,
-                &mut gates,
-                &bias,
-                &mut cell,
-                &mut activated,
-                (units, false),
-            );
-            self.hand_over(d, step, time, (first, units), &activated);
-            barrier.wait();
-        }
-        for i in 0..batch {
-            let row = (d * batch + i) * hidden + first;
-            // SAFETY: this member's columns of the final state.
-            unsafe {
-                self.buffers
-                    .final_hidden
-                    .rows(row, units)
-                    .copy_from_slice(&activated[i * units..(i + 1) * units]);
-                self.buffers
-                    .final_cell
-                    .rows(row, units)
-                    .copy_from_slice(&cell[i * units..(i + 1) * units]);
-            }
+        for (i, row) in cell.chunks_exact_mut(units).enumerate() {
+            let start = (d * batch + i) * hidden + first;
+            row.copy_from_slice(&self.inputs.cell[start..start + units]);
         }
     }
 
-    /// `gates = [x_t | h_{t-1}]·[W_x; W_h]` for this member's columns and every row.
-    fn product(&self, packed: &PackedRhs<E>, gates: &mut [E], time: usize, before: &[E], n: usize) {
+    /// Chunk `c` of direction `d` at step `step`: its gates' pre-activations
+    /// `[x_t | h_{t-1}]·[W_x; W_h]` for every row, then its units' cell and hidden state.
+    fn chunk_step(&self, d: usize, c: usize, step: usize, scratch: &mut Scratch<E>) {
         let dims = &self.dims;
-        let (features, hidden) = (dims.features, dims.hidden);
+        let (batch, hidden, features) = (dims.batch, dims.hidden, dims.features);
+        let (first, units) = self.chunks.units(c);
+        let time = match d {
+            0 => step,
+            _ => dims.steps - 1 - step,
+        };
+        // SAFETY: every member writes this buffer only after the barrier that ends the
+        // step before (see `hand_over`), and reads it here, before the next barrier.
+        let before: &[E] = match step {
+            0 => &self.inputs.hidden[d * batch * hidden..(d + 1) * batch * hidden],
+            _ => unsafe {
+                let before = (2 * d + step % 2) * batch * hidden;
+                self.buffers.handed.read(before, batch * hidden)
+            },
+        };
         let (start, stride) = match dims.batch_first {
             true => (time * features, dims.steps * features),
-            false => (time * dims.batch * features, features),
+            false => (time * batch * features, features),
         };
         let parts = [
             LhsPart {
@@ -253,10 +355,32 @@ impl<E: Elem> Team<'_, E> {
                 k: hidden,
             },
         ];
-        packed.multiply_parts(gates, n, Accumulation::Replace, &parts, dims.batch);
+        let weights = self.directions[d].weights[c]
+            .get()
+            .expect("packed before the first step");
+        let gates = &mut scratch.gates[..batch * 4 * units];
+        let activated = &mut scratch.activated[..batch * units];
+        let n = 4 * units;
+        (weights.packed).multiply_parts(gates, n, Accumulation::Replace, &parts, batch);
+        // SAFETY: the member that claimed the chunk is the only one to touch its cells in
+        // this step; the barrier orders the steps.
+        let cell = unsafe {
+            self.buffers
+                .cell
+                .rows((d * hidden + first) * batch, batch * units)
+        };
+        cell_rows(
+            self.gate_kernel,
+            gates,
+            &weights.bias,
+            cell,
+            activated,
+            (units, false),
+        );
+        self.hand_over(d, step, time, (first, units), activated);
     }
 
-    /// This member's hidden units of step `step` (at `time`) into the buffer the next step
+    /// This chunk's hidden units of step `step` (at `time`) into the buffer the next step
     /// reads and into the output.
     fn hand_over(
         &self,
@@ -273,7 +397,7 @@ impl<E: Elem> Team<'_, E> {
         for i in 0..batch {
             let values = &activated[i * units..(i + 1) * units];
             let out = dims.sequence_row(time, i) * out_width + d * hidden + first;
-            // SAFETY: this member's columns; the handed-over buffer of the next step is read
+            // SAFETY: this chunk's columns; the handed-over buffer of the next step is read
             // by no one until the barrier after this step.
             unsafe {
                 self.buffers.output.rows(out, units).copy_from_slice(values);
@@ -281,6 +405,39 @@ impl<E: Elem> Team<'_, E> {
                     .handed
                     .rows(next + i * hidden + first, units)
                     .copy_from_slice(values);
+            }
+        }
+    }
+
+    /// The final hidden and cell state of member `m`'s chunks, after the last step's barrier.
+    fn final_state(&self, d: usize, m: usize) {
+        let dims = &self.dims;
+        let (batch, hidden) = (dims.batch, dims.hidden);
+        for c in self.chunks.owned(m) {
+            let (first, units) = self.chunks.units(c);
+            // SAFETY: after the last barrier no one writes the state; these are the chunk's
+            // own columns of the final state.
+            unsafe {
+                let cell = self
+                    .buffers
+                    .cell
+                    .read((d * hidden + first) * batch, batch * units);
+                let last = (2 * d + dims.steps % 2) * batch * hidden;
+                for i in 0..batch {
+                    let row = (d * batch + i) * hidden + first;
+                    let hidden_row = match dims.steps {
+                        0 => &self.inputs.hidden[row..row + units],
+                        _ => self.buffers.handed.read(last + i * hidden + first, units),
+                    };
+                    self.buffers
+                        .final_hidden
+                        .rows(row, units)
+                        .copy_from_slice(hidden_row);
+                    self.buffers
+                        .final_cell
+                        .rows(row, units)
+                        .copy_from_slice(&cell[i * units..(i + 1) * units]);
+                }
             }
         }
     }
@@ -400,8 +557,9 @@ mod tests {
     }
 
     /// The team's output and final state are the row blocks' bit for bit, with every tile
-    /// kernel this CPU runs, on teams of two to four threads (hidden units shared out
-    /// unevenly; two directions on four), both layouts, with and without biases.
+    /// kernel this CPU runs, on teams of two to four threads (chunks shared out unevenly; two
+    /// directions on four), both layouts, with and without biases, and with one member's
+    /// chunks all taken over by the others.
     #[test]
     fn the_column_team_gives_the_bits_of_the_row_blocks() {
         let tiles: Vec<CpuKernel> = CpuKernel::available()
@@ -435,9 +593,12 @@ mod tests {
                 }
                 let (w, i) = copy(&weights, &inputs);
                 let rows = pool.install(|| inference_by_rows(dims, w, i));
-                for &kernel in &tiles {
-                    let team = pool.install(|| forward(dims, &weights, &inputs, kernel));
-                    let case = format!("{kernel}, {threads} threads, {dims:?}");
+                // Each chunk by the member that owns it or by another (the stalled first
+                // member's, always), whichever claims it first.
+                for (&kernel, stalled) in tiles.iter().flat_map(|k| [(k, None), (k, Some(0))]) {
+                    let team = pool.install(|| run(dims, &weights, &inputs, kernel, stalled));
+                    let case =
+                        format!("{kernel}, {threads} threads, stalled {stalled:?}, {dims:?}");
                     assert_eq!(bits(&team.output), bits(&rows.output), "output: {case}");
                     assert_eq!(bits(&team.hidden), bits(&rows.hidden), "hidden: {case}");
                     assert_eq!(bits(&team.cell), bits(&rows.cell), "cell: {case}");
