@@ -118,10 +118,9 @@ fn run<E: Elem>(
             gate_kernel: elementwise_kernel::<E>(),
             buffers: &shared,
             directions: (0..dims.directions)
-                .map(|_| DirectionWork::new(&chunks, group))
+                .map(|_| DirectionWork::new(&chunks))
                 .collect(),
             chunks,
-            group,
             stalled,
         };
         rayon::broadcast(|context| team.member(context.index()));
@@ -185,7 +184,8 @@ struct DirectionWork<E> {
 }
 
 impl<E> DirectionWork<E> {
-    fn new(chunks: &Chunks, group: usize) -> Self {
+    fn new(chunks: &Chunks) -> Self {
+        let group = chunks.group;
         let counters = || (0..group).map(|_| AtomicUsize::new(0)).collect();
         Self {
             weights: (0..chunks.count).map(|_| OnceLock::new()).collect(),
@@ -225,9 +225,8 @@ struct Team<'a, E> {
     gate_kernel: CpuKernel,
     buffers: &'a TeamBuffers<'a, E>,
     directions: Vec<DirectionWork<E>>,
+    /// The chunks, and the members a direction has.
     chunks: Chunks,
-    /// Members a direction has.
-    group: usize,
     /// A member of each group that claims no work (see [`run`]).
     stalled: Option<usize>,
 }
@@ -243,12 +242,13 @@ impl<E: Elem> Team<'_, E> {
     /// (threads beyond the groups have nothing to do). A panic stops the member's group at
     /// its next barrier instead of leaving it waiting.
     fn member(&self, index: usize) {
-        let d = index / self.group;
+        let group = self.chunks.group;
+        let d = index / group;
         let Some(work) = self.directions.get(d) else {
             return;
         };
         let _guard = PanicGuard(&work.barrier);
-        let m = index % self.group;
+        let m = index % group;
         for c in self.chunks.owned(m) {
             self.prepare(d, c);
         }
@@ -267,9 +267,9 @@ impl<E: Elem> Team<'_, E> {
             // Its own chunks first, then what the others have left, one after the other.
             let owners = match self.stalled == Some(m) {
                 true => 0,
-                false => self.group,
+                false => group,
             };
-            for owner in (0..owners).map(|o| (m + o) % self.group) {
+            for owner in (0..owners).map(|o| (m + o) % group) {
                 let owned = self.chunks.owned(owner);
                 loop {
                     let claimed = work.next[step % 2][owner].fetch_add(1, Ordering::Relaxed);
