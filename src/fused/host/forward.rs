@@ -213,10 +213,7 @@ fn team_kernel<E: Elem>(
         weights.input_matrix(dims, 0, false),
         weights.recurrent_matrix(dims, 0, false),
     ];
-    let units = dims
-        .hidden
-        .div_ceil(rayon::current_num_threads() / dims.directions);
-    let kernel = PackedRhs::kernel_for(&parts, 4 * units, dims.steps, dims.batch);
+    let kernel = PackedRhs::kernel_for(&parts, team::product_columns(dims), dims.steps, dims.batch);
     (kernel != CpuKernel::Gemm).then_some(kernel)
 }
 

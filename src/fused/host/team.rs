@@ -61,6 +61,13 @@ fn fits<E>(dims: &LayerDims, inputs: &LayerInputs<E>, train: bool, threads: usiz
         && dims.hidden_out == dims.hidden
 }
 
+/// Columns of the team's step products for this layer, on the pool's threads: a chunk's
+/// four gates (see [`Chunks`]), the shape its tile kernel is chosen for.
+pub(crate) fn product_columns(dims: &LayerDims) -> usize {
+    let group = rayon::current_num_threads() / dims.directions;
+    4 * Chunks::new(dims.hidden, group).units
+}
+
 static TEAM_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 /// Layer calls the column team has run in this process (for `crate::testing`).
@@ -108,8 +115,7 @@ fn run<E: Elem>(
             handed: RowShared::new(&mut handed),
             cell: RowShared::new(&mut cell),
         };
-        let group = rayon::current_num_threads() / dims.directions;
-        let chunks = Chunks::new(hidden, group);
+        let chunks = Chunks::new(hidden, rayon::current_num_threads() / dims.directions);
         let team = Team {
             dims,
             weights,
